@@ -1,0 +1,20 @@
+package main
+
+import (
+	"context"
+	"errors"
+)
+
+// Subcommands whose packages are not wired yet. Each moves to its own file
+// (cmd_<name>.go) when it is.
+
+var errNotYet = errors.New("not available in this build yet")
+
+func runSim(context.Context, *env, []string) error     { return errNotYet }
+func runProbe(context.Context, *env, []string) error   { return errNotYet }
+func runDemo(context.Context, *env, []string) error    { return errNotYet }
+func runPlan(context.Context, *env, []string) error    { return errNotYet }
+func runVerify(context.Context, *env, []string) error  { return errNotYet }
+func runKeygen(context.Context, *env, []string) error  { return errNotYet }
+func runEdge(context.Context, *env, []string) error    { return errNotYet }
+func runCentral(context.Context, *env, []string) error { return errNotYet }
