@@ -1,0 +1,448 @@
+package modbus
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Function codes the bus speaks.
+const (
+	fcReadCoils              byte = 0x01
+	fcReadDiscreteInputs     byte = 0x02
+	fcReadHoldingRegisters   byte = 0x03
+	fcReadInputRegisters     byte = 0x04
+	fcWriteSingleCoil        byte = 0x05
+	fcWriteSingleRegister    byte = 0x06
+	fcWriteMultipleRegisters byte = 0x10
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultTimeout    = time.Second
+	DefaultBackoffMin = 100 * time.Millisecond
+	DefaultBackoffMax = 10 * time.Second
+)
+
+// Options tune a Bus. The zero value is usable.
+type Options struct {
+	// Name identifies the bus in errors, logs and metrics; default
+	// "tcp <addr>" or "rtu <device>".
+	Name string
+	// Timeout bounds each request, dial included (default DefaultTimeout).
+	// A caller's context may end a request sooner, never later.
+	Timeout time.Duration
+	// BackoffMin is the wait after the first failed dial (default
+	// DefaultBackoffMin); each further failure doubles it up to BackoffMax
+	// (default DefaultBackoffMax).
+	BackoffMin, BackoffMax time.Duration
+	// Logger receives connection events (dial failures, reconnects) with the
+	// key "bus"; nil discards them. Failed requests are returned, not logged.
+	Logger *slog.Logger
+	// Now is the clock for backoff and latency; nil means time.Now.
+	Now func() time.Time
+}
+
+// Bus is one Modbus TCP endpoint or RTU line shared by any number of units.
+// Its methods are safe for concurrent use; they block until the goroutine
+// running Run has executed the request, so Run must be running (a request
+// made before Run starts waits for it, bounded by its context).
+type Bus struct {
+	name       string
+	timeout    time.Duration
+	backoffMin time.Duration
+	backoffMax time.Duration
+	log        *slog.Logger
+	now        func() time.Time
+
+	link    link
+	pool    sync.Pool // of *request
+	reqs    chan *request
+	done    chan struct{} // closed when Run has returned
+	started atomic.Bool
+
+	// Owned by the Run goroutine.
+	connected     bool
+	everConnected bool
+	backoff       time.Duration
+	nextDial      time.Time
+	lastDialErr   error
+
+	mu    sync.Mutex // protects the field below
+	stats Stats
+}
+
+type request struct {
+	ctx   context.Context
+	unit  byte
+	fc    byte
+	data  []byte // request PDU data
+	reply chan result
+}
+
+type result struct {
+	data []byte
+	err  error
+}
+
+func newBus(defaultName string, l link, opts Options) *Bus {
+	b := &Bus{
+		name:       opts.Name,
+		timeout:    opts.Timeout,
+		backoffMin: opts.BackoffMin,
+		backoffMax: opts.BackoffMax,
+		log:        opts.Logger,
+		now:        opts.Now,
+		link:       l,
+		reqs:       make(chan *request),
+		done:       make(chan struct{}),
+		stats:      Stats{Latency: newHistogram()},
+	}
+	b.pool.New = func() any { return &request{reply: make(chan result, 1)} }
+	if b.name == "" {
+		b.name = defaultName
+	}
+	if b.timeout <= 0 {
+		b.timeout = DefaultTimeout
+	}
+	if b.backoffMin <= 0 {
+		b.backoffMin = DefaultBackoffMin
+	}
+	if b.backoffMax <= 0 {
+		b.backoffMax = DefaultBackoffMax
+	}
+	if b.backoffMax < b.backoffMin {
+		b.backoffMax = b.backoffMin
+	}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	b.log = b.log.With("bus", b.name)
+	return b
+}
+
+// Name returns the bus name used in errors, logs and metrics.
+func (b *Bus) Name() string { return b.name }
+
+// Run owns the connection and executes requests one at a time until ctx
+// ends; then it closes the connection and returns ctx.Err(). Requests made
+// after Run has returned fail with ErrClosed. Run may be called only once.
+func (b *Bus) Run(ctx context.Context) error {
+	if !b.started.CompareAndSwap(false, true) {
+		return fmt.Errorf("modbus %q: Run called twice", b.name)
+	}
+	defer close(b.done)
+	defer b.disconnect()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case r := <-b.reqs:
+			r.reply <- b.exec(r)
+		}
+	}
+}
+
+// ReadInputRegisters reads qty (1..125) input registers (FC04) from unit,
+// starting at addr, and returns their 2*qty bytes, big-endian per register.
+func (b *Bus) ReadInputRegisters(ctx context.Context, unit uint8, addr, qty uint16) ([]byte, error) {
+	if qty < 1 || qty > 125 {
+		return nil, b.wrap(unit, fcReadInputRegisters, addr, qty, invalid("quantity %d not in 1..125", qty))
+	}
+	return b.call(ctx, unit, fcReadInputRegisters, addr, qty, block(addr, qty))
+}
+
+// ReadHoldingRegisters reads qty (1..125) holding registers (FC03).
+func (b *Bus) ReadHoldingRegisters(ctx context.Context, unit uint8, addr, qty uint16) ([]byte, error) {
+	if qty < 1 || qty > 125 {
+		return nil, b.wrap(unit, fcReadHoldingRegisters, addr, qty, invalid("quantity %d not in 1..125", qty))
+	}
+	return b.call(ctx, unit, fcReadHoldingRegisters, addr, qty, block(addr, qty))
+}
+
+// ReadDiscreteInputs reads qty (1..2000) discrete inputs (FC02) and returns
+// them packed as on the wire: ceil(qty/8) bytes, input addr in bit 0 of the
+// first byte.
+func (b *Bus) ReadDiscreteInputs(ctx context.Context, unit uint8, addr, qty uint16) ([]byte, error) {
+	if qty < 1 || qty > 2000 {
+		return nil, b.wrap(unit, fcReadDiscreteInputs, addr, qty, invalid("quantity %d not in 1..2000", qty))
+	}
+	return b.call(ctx, unit, fcReadDiscreteInputs, addr, qty, block(addr, qty))
+}
+
+// ReadCoils reads qty (1..2000) coils (FC01), packed like ReadDiscreteInputs.
+func (b *Bus) ReadCoils(ctx context.Context, unit uint8, addr, qty uint16) ([]byte, error) {
+	if qty < 1 || qty > 2000 {
+		return nil, b.wrap(unit, fcReadCoils, addr, qty, invalid("quantity %d not in 1..2000", qty))
+	}
+	return b.call(ctx, unit, fcReadCoils, addr, qty, block(addr, qty))
+}
+
+// WriteSingleRegister writes one holding register (FC06) and checks the echo.
+func (b *Bus) WriteSingleRegister(ctx context.Context, unit uint8, addr, value uint16) error {
+	_, err := b.call(ctx, unit, fcWriteSingleRegister, addr, value, block(addr, value))
+	return err
+}
+
+// WriteMultipleRegisters writes len(values)/2 (1..123) holding registers
+// (FC16) starting at addr; values holds 2 bytes per register, big-endian.
+func (b *Bus) WriteMultipleRegisters(ctx context.Context, unit uint8, addr uint16, values []byte) error {
+	n := len(values) / 2
+	if len(values)%2 != 0 || n < 1 || n > 123 {
+		return b.wrap(unit, fcWriteMultipleRegisters, addr, uint16(n), invalid("%d bytes is not 1..123 registers", len(values)))
+	}
+	data := make([]byte, 5+len(values))
+	binary.BigEndian.PutUint16(data, addr)
+	binary.BigEndian.PutUint16(data[2:], uint16(n))
+	data[4] = byte(len(values))
+	copy(data[5:], values)
+	_, err := b.call(ctx, unit, fcWriteMultipleRegisters, addr, uint16(n), data)
+	return err
+}
+
+// WriteSingleCoil switches one coil (FC05) on or off and checks the echo.
+func (b *Bus) WriteSingleCoil(ctx context.Context, unit uint8, addr uint16, on bool) error {
+	var v uint16
+	if on {
+		v = 0xFF00
+	}
+	_, err := b.call(ctx, unit, fcWriteSingleCoil, addr, v, block(addr, v))
+	return err
+}
+
+func block(a, b uint16) []byte {
+	return []byte{byte(a >> 8), byte(a), byte(b >> 8), byte(b)}
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
+}
+
+// call hands one request to the Run goroutine and waits for its result.
+func (b *Bus) call(ctx context.Context, unit, fc byte, addr, n uint16, data []byte) ([]byte, error) {
+	r := b.pool.Get().(*request)
+	r.ctx, r.unit, r.fc, r.data = ctx, unit, fc, data
+	select {
+	case b.reqs <- r:
+	case <-ctx.Done():
+		b.put(r)
+		return nil, b.wrap(unit, fc, addr, n, ctx.Err())
+	case <-b.done:
+		b.put(r)
+		return nil, b.wrap(unit, fc, addr, n, ErrClosed)
+	}
+	res := <-r.reply // Run always answers a request it took, and then forgets it
+	b.put(r)
+	if res.err != nil {
+		return nil, b.wrap(unit, fc, addr, n, res.err)
+	}
+	return res.data, nil
+}
+
+func (b *Bus) put(r *request) {
+	r.ctx, r.data = nil, nil
+	b.pool.Put(r)
+}
+
+// wrap names the bus, unit, function and register in err.
+func (b *Bus) wrap(unit, fc byte, addr, n uint16, err error) error {
+	var op string
+	switch fc {
+	case fcReadCoils:
+		op = fmt.Sprintf("read coils 0x%04x+%d", addr, n)
+	case fcReadDiscreteInputs:
+		op = fmt.Sprintf("read discrete inputs 0x%04x+%d", addr, n)
+	case fcReadHoldingRegisters:
+		op = fmt.Sprintf("read holding registers 0x%04x+%d", addr, n)
+	case fcReadInputRegisters:
+		op = fmt.Sprintf("read input registers 0x%04x+%d", addr, n)
+	case fcWriteSingleCoil:
+		op = fmt.Sprintf("write coil 0x%04x=%t", addr, n != 0)
+	case fcWriteSingleRegister:
+		op = fmt.Sprintf("write register 0x%04x=%d", addr, n)
+	case fcWriteMultipleRegisters:
+		op = fmt.Sprintf("write registers 0x%04x+%d", addr, n)
+	default:
+		op = fmt.Sprintf("function %d at 0x%04x", fc, addr)
+	}
+	return fmt.Errorf("modbus %q unit %d: %s: %w", b.name, unit, op, err)
+}
+
+// exec runs one request on the Run goroutine. Its deadline is the earlier
+// of now+Timeout and the caller's. The caller's cancellation interrupts a
+// read in progress (TCP); Run's own cancellation waits for the request in
+// flight, which its deadline bounds.
+func (b *Bus) exec(r *request) result {
+	if err := r.ctx.Err(); err != nil {
+		return result{err: err} // the caller gave up while queued; not sent
+	}
+	deadline := b.now().Add(b.timeout)
+	if dl, ok := r.ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	lat := time.Duration(-1) // set when a reply arrived
+	data, err := b.roundTrip(r, deadline, &lat)
+
+	b.mu.Lock()
+	b.stats.Requests++
+	if lat >= 0 {
+		b.stats.Latency.observe(lat)
+	}
+	if err != nil {
+		b.stats.Errors++
+		switch {
+		case errors.Is(err, ErrTimeout):
+			b.stats.Timeouts++
+		case errors.Is(err, ErrException):
+			b.stats.Exceptions++
+		}
+	}
+	b.mu.Unlock()
+	return result{data: data, err: err}
+}
+
+func (b *Bus) roundTrip(r *request, deadline time.Time, lat *time.Duration) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		fresh := false
+		if !b.connected {
+			if err := b.dial(r.ctx, deadline); err != nil {
+				return nil, b.ctxErr(r, deadline, err)
+			}
+			fresh = true
+		}
+		start := b.now()
+		fc, data, err := b.link.send(r.ctx, deadline, r.unit, r.fc, r.data)
+		if err != nil {
+			b.disconnect() // a late reply must never answer the next request
+			var fe frameError
+			switch {
+			case r.ctx.Err() != nil || isTimeout(err) || !time.Now().Before(deadline):
+				return nil, b.ctxErr(r, deadline, err)
+			case errors.As(err, &fe):
+				return nil, fmt.Errorf("%w: %w", ErrBadReply, err)
+			case !fresh && attempt == 0:
+				// The connection was reused and broke (device restarted,
+				// idle close): retry once on a fresh one.
+				b.log.Debug("modbus connection lost, retrying on a new one", "err", err)
+				continue
+			default:
+				return nil, fmt.Errorf("%w: connection lost: %w", ErrUnavailable, err)
+			}
+		}
+		*lat = b.now().Sub(start)
+		out, err, desync := check(r, fc, data)
+		if desync {
+			b.disconnect()
+		}
+		return out, err
+	}
+}
+
+// ctxErr turns an error that happened while the caller's context or the
+// deadline may have ended into the error the caller should see.
+func (b *Bus) ctxErr(r *request, deadline time.Time, err error) error {
+	switch {
+	case r.ctx.Err() != nil:
+		return r.ctx.Err()
+	case isTimeout(err) || !time.Now().Before(deadline):
+		return fmt.Errorf("%w (no reply within %v)", ErrTimeout, b.timeout)
+	}
+	return err
+}
+
+// dial connects unless the backoff after a failed dial is still running.
+func (b *Bus) dial(ctx context.Context, deadline time.Time) error {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	now := b.now()
+	if now.Before(b.nextDial) {
+		return fmt.Errorf("%w: next dial in %v, last error: %v", ErrUnavailable, b.nextDial.Sub(now).Round(time.Millisecond), b.lastDialErr)
+	}
+	if err := b.link.connect(ctx); err != nil {
+		_ = b.link.close()
+		if b.backoff == 0 {
+			b.backoff = b.backoffMin
+		} else {
+			b.backoff = min(2*b.backoff, b.backoffMax)
+		}
+		b.nextDial = b.now().Add(b.backoff)
+		b.lastDialErr = err
+		b.mu.Lock()
+		b.stats.DialErrors++
+		b.mu.Unlock()
+		b.log.Warn("modbus dial failed", "err", err, "retry_in", b.backoff)
+		if ctx.Err() != nil {
+			return err // ctxErr reports it as a timeout or the caller's cancel
+		}
+		return fmt.Errorf("%w: dial: %w", ErrUnavailable, err)
+	}
+	if b.everConnected {
+		b.mu.Lock()
+		b.stats.Reconnects++
+		b.mu.Unlock()
+		b.log.Info("modbus reconnected", "after_backoff", b.backoff)
+	}
+	b.everConnected, b.connected = true, true
+	b.backoff, b.nextDial, b.lastDialErr = 0, time.Time{}, nil
+	return nil
+}
+
+func (b *Bus) disconnect() {
+	if b.connected {
+		_ = b.link.close()
+		b.connected = false
+	}
+}
+
+// check validates a reply PDU against its request. desync reports a reply
+// that does not belong to the request, after which the connection is closed.
+func check(r *request, fc byte, data []byte) (out []byte, err error, desync bool) {
+	if fc == r.fc|0x80 {
+		if len(data) < 1 {
+			return nil, fmt.Errorf("%w: exception reply without code", ErrShortReply), false
+		}
+		return nil, &ExceptionError{Function: r.fc, Code: data[0]}, false
+	}
+	if fc != r.fc {
+		return nil, fmt.Errorf("%w: reply has function %d", ErrBadReply, fc), true
+	}
+	switch r.fc {
+	case fcReadCoils, fcReadDiscreteInputs, fcReadHoldingRegisters, fcReadInputRegisters:
+		qty := int(binary.BigEndian.Uint16(r.data[2:]))
+		want := 2 * qty
+		if r.fc == fcReadCoils || r.fc == fcReadDiscreteInputs {
+			want = (qty + 7) / 8
+		}
+		if len(data) < 1 {
+			return nil, fmt.Errorf("%w: 0 of %d bytes", ErrShortReply, want), false
+		}
+		count, have := int(data[0]), len(data)-1
+		switch {
+		case count > have:
+			return nil, fmt.Errorf("%w: byte count %d but %d bytes", ErrShortReply, count, have), false
+		case count < want:
+			return nil, fmt.Errorf("%w: %d of %d bytes", ErrShortReply, count, want), false
+		case count > want:
+			return nil, fmt.Errorf("%w: %d bytes, asked for %d", ErrBadReply, count, want), false
+		}
+		out := make([]byte, want)
+		copy(out, data[1:])
+		return out, nil, false
+	default: // writes echo address and value or quantity
+		if len(data) < 4 {
+			return nil, fmt.Errorf("%w: %d of 4 bytes", ErrShortReply, len(data)), false
+		}
+		if string(data[:4]) != string(r.data[:4]) {
+			return nil, fmt.Errorf("%w: echo % x, sent % x", ErrBadReply, data[:4], r.data[:4]), false
+		}
+		return nil, nil, false
+	}
+}
