@@ -10,11 +10,8 @@ import (
 
 var errNotYet = errors.New("not available in this build yet")
 
-func runSim(context.Context, *env, []string) error     { return errNotYet }
-func runProbe(context.Context, *env, []string) error   { return errNotYet }
 func runDemo(context.Context, *env, []string) error    { return errNotYet }
 func runPlan(context.Context, *env, []string) error    { return errNotYet }
 func runVerify(context.Context, *env, []string) error  { return errNotYet }
-func runKeygen(context.Context, *env, []string) error  { return errNotYet }
-func runEdge(context.Context, *env, []string) error    { return errNotYet }
 func runCentral(context.Context, *env, []string) error { return errNotYet }
+func runEdge(context.Context, *env, []string) error    { return errNotYet }
