@@ -12,6 +12,5 @@ var errNotYet = errors.New("not available in this build yet")
 
 func runDemo(context.Context, *env, []string) error    { return errNotYet }
 func runPlan(context.Context, *env, []string) error    { return errNotYet }
-func runVerify(context.Context, *env, []string) error  { return errNotYet }
 func runCentral(context.Context, *env, []string) error { return errNotYet }
 func runEdge(context.Context, *env, []string) error    { return errNotYet }
