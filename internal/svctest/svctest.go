@@ -142,12 +142,16 @@ func RepoRoot(t testing.TB) string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// SharedDir returns ../shared/<rel> next to the repository (test data that
-// is not part of a user's clone). Locally it skips when absent; in CI it
+// SharedDir returns ../shared/<rel> next to the repository, or
+// $PARKGRID_SHARED/<rel> (test data that is not part of a user's clone). Locally it skips when absent; in CI it
 // fails.
 func SharedDir(t testing.TB, rel string) string {
 	t.Helper()
-	p := filepath.Join(RepoRoot(t), "..", "shared", rel)
+	base := os.Getenv("PARKGRID_SHARED") // override for clones elsewhere
+	if base == "" {
+		base = filepath.Join(RepoRoot(t), "..", "shared")
+	}
+	p := filepath.Join(base, rel)
 	if _, err := os.Stat(p); err != nil {
 		Missing(t, "shared test data "+p, "it sits beside the repository on the developers' machines, not in a user's clone")
 	}
