@@ -48,10 +48,13 @@ func (l *latencies) report(b *testing.B) {
 	b.ReportMetric(float64(len(l.d))/total.Seconds(), "reads/s")
 	b.ReportMetric(q(0.50), "p50-µs")
 	b.ReportMetric(q(0.99), "p99-µs")
+	b.ReportMetric(float64(l.d[len(l.d)-1])/float64(time.Millisecond), "max-ms")
 }
 
 func busReader(b *testing.B, addr string) (func() error, func()) {
-	bus := NewTCP(addr, Options{Name: "bench"})
+	// The timeout equals grid-x's default (10 s) so that both sides live
+	// through the same scheduling stalls of a loaded machine.
+	bus := NewTCP(addr, Options{Name: "bench", Timeout: 10 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = bus.Run(ctx); close(done) }()

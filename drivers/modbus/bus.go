@@ -44,7 +44,8 @@ type Options struct {
 	// Logger receives connection events (dial failures, reconnects) with the
 	// key "bus"; nil discards them. Failed requests are returned, not logged.
 	Logger *slog.Logger
-	// Now is the clock for backoff and latency; nil means time.Now.
+	// Now is the clock for backoff and latency; nil means time.Now. Request
+	// deadlines always use the real clock: they go to the kernel.
 	Now func() time.Time
 }
 
@@ -282,9 +283,10 @@ func (b *Bus) wrap(unit, fc byte, addr, n uint16, err error) error {
 // flight, which its deadline bounds.
 func (b *Bus) exec(r *request) result {
 	if err := r.ctx.Err(); err != nil {
-		return result{err: err} // the caller gave up while queued; not sent
+		return result{err: fmt.Errorf("not sent: %w", err)} // the caller gave up while queued
 	}
-	deadline := b.now().Add(b.timeout)
+	// I/O deadlines go to the kernel, so they use the real clock.
+	deadline := time.Now().Add(b.timeout)
 	if dl, ok := r.ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
@@ -314,7 +316,10 @@ func (b *Bus) roundTrip(r *request, deadline time.Time, lat *time.Duration) ([]b
 		fresh := false
 		if !b.connected {
 			if err := b.dial(r.ctx, deadline); err != nil {
-				return nil, b.ctxErr(r, deadline, err)
+				if errors.Is(r.ctx.Err(), context.Canceled) {
+					return nil, r.ctx.Err()
+				}
+				return nil, err
 			}
 			fresh = true
 		}
@@ -347,11 +352,15 @@ func (b *Bus) roundTrip(r *request, deadline time.Time, lat *time.Duration) ([]b
 }
 
 // ctxErr turns an error that happened while the caller's context or the
-// deadline may have ended into the error the caller should see.
+// deadline may have ended into the error the caller should see: the
+// caller's cancellation as it is, any deadline as ErrTimeout (which also
+// matches context.DeadlineExceeded when it was the caller's deadline).
 func (b *Bus) ctxErr(r *request, deadline time.Time, err error) error {
 	switch {
-	case r.ctx.Err() != nil:
+	case errors.Is(r.ctx.Err(), context.Canceled):
 		return r.ctx.Err()
+	case r.ctx.Err() != nil:
+		return fmt.Errorf("%w (no reply before the caller's deadline): %w", ErrTimeout, r.ctx.Err())
 	case isTimeout(err) || !time.Now().Before(deadline):
 		return fmt.Errorf("%w (no reply within %v)", ErrTimeout, b.timeout)
 	}
@@ -379,9 +388,6 @@ func (b *Bus) dial(ctx context.Context, deadline time.Time) error {
 		b.stats.DialErrors++
 		b.mu.Unlock()
 		b.log.Warn("modbus dial failed", "err", err, "retry_in", b.backoff)
-		if ctx.Err() != nil {
-			return err // ctxErr reports it as a timeout or the caller's cancel
-		}
 		return fmt.Errorf("%w: dial: %w", ErrUnavailable, err)
 	}
 	if b.everConnected {

@@ -498,3 +498,22 @@ func TestParseFraming(t *testing.T) {
 		t.Error("NewRTU accepted framing 8Z1")
 	}
 }
+
+func TestBusCallerDeadlineIsATimeout(t *testing.T) {
+	m, srv := newMemoryServer(t)
+	m.Set(1, modbustest.InputRegisters, 0, 42)
+	release := make(chan struct{})
+	defer close(release)
+	m.SetHook(func(modbustest.Request) error { <-release; return nil })
+	b := NewTCP(srv.Addr, Options{Timeout: time.Minute})
+	run(t, b)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := b.ReadInputRegisters(ctx, 1, 0, 1)
+	if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want ErrTimeout and context.DeadlineExceeded", err)
+	}
+	if s := b.Stats(); s.Timeouts != 1 {
+		t.Errorf("timeouts = %d, want 1", s.Timeouts)
+	}
+}
