@@ -142,8 +142,13 @@ type ThermoConfig struct {
 
 // PointGroupConfig generates Count charge points. Point i (0-based) is named
 // Name followed by i+1 zero-padded to the width of Count (just Name when
-// Count is 1), its controller is unit Unit+i on Listener and its Eichrecht
+// Count is 1). Its controller is unit Unit+i on Listener and its Eichrecht
 // meter unit MeterUnit+i on MeterListener.
+//
+// A group larger than one port holds (247 unit ids) lists several ports
+// instead: with Listeners, point i's controller is unit Unit + i%PerListener
+// on Listeners[i/PerListener], and its meter unit MeterUnit + i%PerListener
+// on MeterListeners[i/PerListener].
 type PointGroupConfig struct {
 	Name          string `yaml:"name"`
 	Count         int    `yaml:"count"` // default 1
@@ -151,11 +156,28 @@ type PointGroupConfig struct {
 	Unit          int    `yaml:"unit"`
 	MeterListener string `yaml:"meter_listener"` // default Listener
 	MeterUnit     int    `yaml:"meter_unit"`
+	// Listeners and MeterListeners replace Listener and MeterListener for
+	// a group spread over several ports (MeterListeners defaults to
+	// Listeners).
+	Listeners      []string `yaml:"listeners"`
+	MeterListeners []string `yaml:"meter_listeners"`
+	// PerListener is how many points go to each listener (default: Count
+	// spread evenly, rounded up).
+	PerListener int `yaml:"per_listener"`
 	// Rotation is L1L2L3, L2L3L1, L3L1L2, or "cycle" (through the three in
 	// that order); default L1L2L3.
 	Rotation string `yaml:"rotation"`
 	// MaxA is the charger's hardware limit per phase (default 32).
 	MaxA int `yaml:"max_a"`
+}
+
+// place returns where point i's controller and meter are.
+func (g PointGroupConfig) place(i int) (ctl, meter DeviceConfig) {
+	j := i / g.PerListener
+	k := i % g.PerListener
+	name := g.pointName(i)
+	return DeviceConfig{Name: name, Listener: g.Listeners[j], Unit: g.Unit + k},
+		DeviceConfig{Name: name + ".meter", Listener: g.MeterListeners[j], Unit: g.MeterUnit + k}
 }
 
 // MainListener names the listener of Config.Listen.
@@ -212,6 +234,12 @@ func (c Config) clone() Config {
 	c.Subs = slices.Clone(c.Subs)
 	for i := range c.Subs {
 		s := &c.Subs[i]
+		s.Points = slices.Clone(s.Points)
+		for j := range s.Points {
+			g := &s.Points[j]
+			g.Listeners = slices.Clone(g.Listeners)
+			g.MeterListeners = slices.Clone(g.MeterListeners)
+		}
 		if s.Meter != nil {
 			m := *s.Meter
 			s.Meter = &m
@@ -220,7 +248,6 @@ func (c Config) clone() Config {
 			t := *s.Temperature
 			s.Temperature = &t
 		}
-		s.Points = slices.Clone(s.Points)
 	}
 	return c
 }
@@ -315,6 +342,19 @@ func (c *Config) setDefaults() {
 			}
 			if g.MeterListener == "" {
 				g.MeterListener = g.Listener
+			}
+			if len(g.Listeners) == 0 {
+				g.Listeners = []string{g.Listener}
+			}
+			if len(g.MeterListeners) == 0 {
+				if g.MeterListener != "" || len(g.Listeners) == 1 {
+					g.MeterListeners = []string{g.MeterListener}
+				} else {
+					g.MeterListeners = g.Listeners
+				}
+			}
+			if g.PerListener == 0 && len(g.Listeners) > 0 {
+				g.PerListener = (g.Count + len(g.Listeners) - 1) / len(g.Listeners)
 			}
 			if g.Rotation == "" {
 				g.Rotation = "L1L2L3"
@@ -486,8 +526,9 @@ func (c *Config) validate() error {
 		}
 		for j, g := range s.Points {
 			gf := fmt.Sprintf("%s.points[%d]", f, j)
-			if g.Count < 1 || g.Count > 247 {
-				bad(gf+".count", "%d outside 1..247", g.Count)
+			groupErrs := len(errs)
+			if g.Count < 1 || g.Count > 10000 {
+				bad(gf+".count", "%d outside 1..10000", g.Count)
 				continue
 			}
 			if _, ok := rotations[g.Rotation]; !ok && g.Rotation != "cycle" {
@@ -500,18 +541,40 @@ func (c *Config) validate() error {
 				bad(gf+".name", "missing")
 				continue
 			}
-			if g.Unit < 1 || g.Unit+g.Count-1 > 247 {
-				bad(gf+".unit", "%d: units %d..%d of %d points are not all within 1..247", g.Unit, g.Unit, g.Unit+g.Count-1, g.Count)
+			if g.Listener != "" && len(g.Listeners) > 0 && !slices.Equal(g.Listeners, []string{g.Listener}) {
+				bad(gf+".listeners", "give listener or listeners, not both")
 				continue
 			}
-			if g.MeterUnit < 1 || g.MeterUnit+g.Count-1 > 247 {
-				bad(gf+".meter_unit", "%d: units %d..%d of %d points are not all within 1..247", g.MeterUnit, g.MeterUnit, g.MeterUnit+g.Count-1, g.Count)
+			if g.MeterListener != "" && len(g.MeterListeners) > 0 && !slices.Equal(g.MeterListeners, []string{g.MeterListener}) {
+				bad(gf+".meter_listeners", "give meter_listener or meter_listeners, not both")
 				continue
+			}
+			if g.PerListener < 1 || g.PerListener > 247 {
+				bad(gf+".per_listener", "%d outside 1..247", g.PerListener)
+				continue
+			}
+			for _, l := range []struct {
+				field string
+				n     int
+			}{{"listeners", len(g.Listeners)}, {"meter_listeners", len(g.MeterListeners)}} {
+				if l.n*g.PerListener < g.Count {
+					bad(gf+"."+l.field, "%d listener(s) × %d points hold fewer than count %d (a port has unit ids 1..247)", l.n, g.PerListener, g.Count)
+				}
+			}
+			used := min(g.Count, g.PerListener)
+			if g.Unit < 1 || g.Unit+used-1 > 247 {
+				bad(gf+".unit", "%d: units %d..%d of %d points per listener are not all within 1..247", g.Unit, g.Unit, g.Unit+used-1, used)
+			}
+			if g.MeterUnit < 1 || g.MeterUnit+used-1 > 247 {
+				bad(gf+".meter_unit", "%d: units %d..%d of %d points per listener are not all within 1..247", g.MeterUnit, g.MeterUnit, g.MeterUnit+used-1, used)
+			}
+			if len(errs) > groupErrs {
+				continue // placing would repeat the same error per point
 			}
 			for k := 0; k < g.Count; k++ {
-				name := g.pointName(k)
-				place(fmt.Sprintf("%s (point %s controller)", gf, name), name, g.Listener, g.Unit+k)
-				place(fmt.Sprintf("%s (point %s meter)", gf, name), name+".meter", g.MeterListener, g.MeterUnit+k)
+				ctl, meter := g.place(k)
+				place(fmt.Sprintf("%s (point %s controller)", gf, ctl.Name), ctl.Name, ctl.Listener, ctl.Unit)
+				place(fmt.Sprintf("%s (point %s meter)", gf, ctl.Name), meter.Name, meter.Listener, meter.Unit)
 			}
 		}
 	}

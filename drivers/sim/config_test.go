@@ -12,7 +12,7 @@ import (
 var badConfigs = map[string]string{ // file in testdata/bad → expected error substring
 	"unknown_field.yaml":      `field colour not found`,
 	"duplicate_unit.yaml":     `di.unit: listener "main" unit 1 already used by grid`,
-	"unit_range.yaml":         `sub_distributions[0].points[0].unit: 240: units 240..249 of 10 points are not all within 1..247`,
+	"unit_range.yaml":         `sub_distributions[0].points[0].unit: 240: units 240..249 of 10 points per listener are not all within 1..247`,
 	"bad_rotation.yaml":       `sub_distributions[0].points[0].rotation: "L1L3L2" is not`,
 	"no_listener.yaml":        `grid.listener: no listener "side"`,
 	"duplicate_name.yaml":     `"p1" already names sub_distributions[0].points[0] (point p1 controller)`,
@@ -20,6 +20,8 @@ var badConfigs = map[string]string{ // file in testdata/bad → expected error s
 	"profile_length.yaml":     `grid.profile: has 3 factors, want 24`,
 	"listener_collision.yaml": `address 127.0.0.1:1502 already used by listener "main"`,
 	"bad_duration.yaml":       `cannot unmarshal !!str`,
+	"too_few_listeners.yaml":  `sub_distributions[0].points[0].listeners: 2 listener(s) × 200 points hold fewer than count 500`,
+	"both_listeners.yaml":     `sub_distributions[0].points[0].listeners: give listener or listeners, not both`,
 }
 
 func TestBadConfigs(t *testing.T) {
@@ -140,4 +142,36 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("ParseConfig accepted a config validate rejects: %v", err)
 		}
 	})
+}
+
+func TestGroupSpreadOverListeners(t *testing.T) {
+	s := newSim(t, `
+listen: 127.0.0.1:0
+listeners: {c1: 127.0.0.1:0, c2: 127.0.0.1:0, c3: 127.0.0.1:0, m1: 127.0.0.1:0, m2: 127.0.0.1:0, m3: 127.0.0.1:0}
+api: "off"
+grid: {unit: 1}
+sub_distributions:
+  - name: ud1
+    points:
+      - {name: a, count: 500, listeners: [c1, c2, c3], meter_listeners: [m1, m2, m3], per_listener: 200, unit: 1, meter_unit: 1}
+`)
+	st := s.State()
+	if len(st.Points) != 500 {
+		t.Fatalf("%d points", len(st.Points))
+	}
+	at := map[string]DeviceState{}
+	for _, d := range st.Devices {
+		at[d.Name] = d
+	}
+	for name, want := range map[string]DeviceState{
+		"a001":       {Listener: "c1", Unit: 1},
+		"a200":       {Listener: "c1", Unit: 200},
+		"a201":       {Listener: "c2", Unit: 1},
+		"a500":       {Listener: "c3", Unit: 100},
+		"a500.meter": {Listener: "m3", Unit: 100},
+	} {
+		if got := at[name]; got.Listener != want.Listener || got.Unit != want.Unit {
+			t.Errorf("%s at %s/%d, want %s/%d", name, got.Listener, got.Unit, want.Listener, want.Unit)
+		}
+	}
 }

@@ -30,7 +30,10 @@
 // listener. A charge point is two devices (controller and meter), so 500
 // points need at least five listeners; deploy/sim-large.yaml gives each
 // sub-distribution two ports: its controllers on one and their meters on the
-// other, point n at unit n on both. A request to a unit id no device has is
+// other, point n at unit n on both. A group of more points than one port
+// holds lists several ports (`listeners`, `meter_listeners`, `per_listener`;
+// see PointGroupConfig), e.g. `count: 500` over three ports of 200 units
+// each, in one line. A request to a unit id no device has is
 // answered with exception 0x0B (gateway target failed to respond), as a
 // Modbus gateway does.
 //
@@ -65,9 +68,17 @@
 //	        meter_unit: 201
 //	        rotation: cycle                 #   L1L2L3 | L2L3L1 | L3L1L2 | cycle
 //	        max_a: 32                       #   charger hardware limit
+//	      - name: q                         # 500 points over three ports each side:
+//	        count: 500                      #   q001..q200 at units 1..200 of c1 and m1,
+//	        listeners: [c1, c2, c3]         #   q201..q400 of c2 and m2, q401..q500 of c3, m3
+//	        meter_listeners: [m1, m2, m3]
+//	        per_listener: 200
+//	        unit: 1
+//	        meter_unit: 1
 //
 // Zero values take the defaults shown; shares that should be zero are
-// written -1. Sub-distribution i's SPD contact is DI input 2+i (at most 8).
+// written -1. Sub-distribution i's SPD contact is DI input 2+i (at most 8);
+// DI inputs without a sub-distribution read 0 (open).
 //
 // # Physics
 //

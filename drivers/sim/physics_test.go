@@ -1,7 +1,10 @@
 package sim
 
 import (
+	"context"
 	"math"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -221,5 +224,37 @@ func TestStatesFollowCarAndController(t *testing.T) {
 	}
 	if got := pointState(t, s, "p1").State; got != "A" {
 		t.Errorf("unplugged: state %s, want A", got)
+	}
+}
+
+func TestSimulatedTimeFollowsTheWallClock(t *testing.T) {
+	var mu sync.Mutex
+	wall := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return wall }
+	advance := func(d time.Duration) { mu.Lock(); wall = wall.Add(d); mu.Unlock() }
+
+	cfg, err := ParseConfig([]byte(strings.Replace(quietSite, "start: "+fixedStart, "speed: 2", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	advance(time.Minute) // New → Start takes a while
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.Now(); !got.Equal(now()) {
+		t.Errorf("at start: simulated %v, wall %v", got, now())
+	}
+	advance(10 * time.Second)
+	if got, want := s.Now(), now().Add(10*time.Second); !got.Equal(want) {
+		t.Errorf("10 s later at speed 2: simulated %v, want %v", got, want)
+	}
+	s.Step(time.Hour)
+	if got, want := s.Now(), now().Add(10*time.Second+time.Hour); !got.Equal(want) {
+		t.Errorf("after Step(1h): simulated %v, want %v", got, want)
 	}
 }

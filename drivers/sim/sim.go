@@ -103,7 +103,7 @@ func New(cfg Config, opts Options) (*Sim, error) {
 	}
 	s.simStart = s.wall()
 	if cfg.Start != "" {
-		s.simStart, _ = time.Parse(time.RFC3339Nano, cfg.Start) // checked by Validate
+		s.simStart, _ = time.Parse(time.RFC3339Nano, cfg.Start) // checked by validate
 	}
 	s.now = s.simStart
 	s.lastEventSec = math.MinInt64
@@ -149,7 +149,8 @@ func New(cfg Config, opts Options) (*Sim, error) {
 				rot := g.rotation(k)
 				p := &point{name: name, sub: sd, rotation: rot, gridOf: rotations[rot], hwMaxA: g.MaxA, state: StateA}
 				p.ctl = &controller{p: p, enabled: *ch.Enabled, setpointA: *ch.MaxCurrentA, fallbackA: ch.FallbackA, watchdogS: ch.WatchdogS, lastContact: s.now}
-				add(p.ctl, DeviceConfig{Name: name, Listener: g.Listener, Unit: g.Unit + k}, KindPhoenix)
+				ctlAt, meterAt := g.place(k)
+				add(p.ctl, ctlAt, KindPhoenix)
 				key, err := meterKey(cfg.KeyDir, cfg.Seed, name+".meter")
 				if err != nil {
 					return nil, err
@@ -159,7 +160,7 @@ func New(cfg Config, opts Options) (*Sim, error) {
 					return nil, err
 				}
 				p.meter = &ocmfMeter{p: p, key: key, pubDER: der, serial: fmt.Sprintf("SIM-%s", name)}
-				add(p.meter, DeviceConfig{Name: name + ".meter", Listener: g.MeterListener, Unit: g.MeterUnit + k}, KindEichrecht)
+				add(p.meter, meterAt, KindEichrecht)
 				sd.points = append(sd.points, p)
 				s.points = append(s.points, p)
 				s.pointByNm[name] = p
@@ -181,7 +182,7 @@ func New(cfg Config, opts Options) (*Sim, error) {
 }
 
 // Config returns the config the simulator runs (defaults filled).
-func (s *Sim) Config() Config { return s.cfg }
+func (s *Sim) Config() Config { return s.cfg.clone() }
 
 // clockNow is the simulated time now. Call with mu held.
 func (s *Sim) clockNow() time.Time {
@@ -281,7 +282,13 @@ func (s *Sim) Start(ctx context.Context) error {
 		s.apiAddr = s.httpLn.Addr().String()
 	}
 	s.wallStart = s.wall()
-	s.simStart = s.clockNow().Add(-s.offset)
+	if s.cfg.Start == "" && !s.manual {
+		// Simulated time is wall time (plus any Step): start counting now,
+		// not when New ran.
+		s.simStart = s.wallStart
+	} else {
+		s.simStart = s.clockNow().Add(-s.offset)
+	}
 	s.running = true
 	s.mu.Unlock()
 	if !s.manual {
