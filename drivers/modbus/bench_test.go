@@ -138,3 +138,23 @@ func BenchmarkBusOverBare80(b *testing.B) {
 	b.ReportMetric(float64(n)/tBare.Seconds(), "bare-reads/s")
 	b.ReportMetric(tBare.Seconds()/tBus.Seconds(), "bus/bare")
 }
+
+// BenchmarkHandOff is the Bus's hand-off alone, without I/O: the caller
+// passes a pooled request to an owner goroutine over an unbuffered channel
+// and waits for the reply on the request's buffered channel, as Bus.call
+// and Bus.Run do. Its ns/op is the floor of the Bus's cost per request.
+func BenchmarkHandOff(b *testing.B) {
+	reqs := make(chan *request)
+	go func() {
+		for r := range reqs {
+			r.reply <- result{data: r.data}
+		}
+	}()
+	defer close(reqs)
+	r := &request{reply: make(chan result, 1)}
+	b.ReportAllocs()
+	for b.Loop() {
+		reqs <- r
+		<-r.reply
+	}
+}

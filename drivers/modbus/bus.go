@@ -60,6 +60,7 @@ type Bus struct {
 	backoffMax time.Duration
 	log        *slog.Logger
 	now        func() time.Time
+	realClock  bool // now is time.Now: exec reuses its one reading for the latency start
 
 	link    link
 	pool    sync.Pool // of *request
@@ -82,8 +83,9 @@ type request struct {
 	ctx   context.Context
 	unit  byte
 	fc    byte
-	data  []byte // request PDU data
-	reply chan result
+	data  []byte // request PDU data; buf[:4] for all but FC16
+	buf   [4]byte
+	reply chan result // buffered (1), reused with the request
 }
 
 type result struct {
@@ -125,6 +127,7 @@ func newBus(defaultName string, l link, opts Options) *Bus {
 	}
 	if b.now == nil {
 		b.now = time.Now
+		b.realClock = true
 	}
 	b.log = b.log.With("bus", b.name)
 	return b
@@ -149,6 +152,20 @@ func (b *Bus) Run(ctx context.Context) error {
 		case r := <-b.reqs:
 			r.reply <- b.exec(r)
 		}
+		// Take requests that queued up meanwhile without parking in the
+		// two-way select (a failed check of an empty channel costs no lock);
+		// ctx is still checked between any two requests.
+		for ctx.Err() == nil {
+			var r *request
+			select {
+			case r = <-b.reqs:
+			default:
+			}
+			if r == nil {
+				break
+			}
+			r.reply <- b.exec(r)
+		}
 	}
 }
 
@@ -158,7 +175,7 @@ func (b *Bus) ReadInputRegisters(ctx context.Context, unit uint8, addr, qty uint
 	if qty < 1 || qty > 125 {
 		return nil, b.wrap(unit, fcReadInputRegisters, addr, qty, invalid("quantity %d not in 1..125", qty))
 	}
-	return b.call(ctx, unit, fcReadInputRegisters, addr, qty, block(addr, qty))
+	return b.call4(ctx, unit, fcReadInputRegisters, addr, qty)
 }
 
 // ReadHoldingRegisters reads qty (1..125) holding registers (FC03).
@@ -166,7 +183,7 @@ func (b *Bus) ReadHoldingRegisters(ctx context.Context, unit uint8, addr, qty ui
 	if qty < 1 || qty > 125 {
 		return nil, b.wrap(unit, fcReadHoldingRegisters, addr, qty, invalid("quantity %d not in 1..125", qty))
 	}
-	return b.call(ctx, unit, fcReadHoldingRegisters, addr, qty, block(addr, qty))
+	return b.call4(ctx, unit, fcReadHoldingRegisters, addr, qty)
 }
 
 // ReadDiscreteInputs reads qty (1..2000) discrete inputs (FC02) and returns
@@ -176,7 +193,7 @@ func (b *Bus) ReadDiscreteInputs(ctx context.Context, unit uint8, addr, qty uint
 	if qty < 1 || qty > 2000 {
 		return nil, b.wrap(unit, fcReadDiscreteInputs, addr, qty, invalid("quantity %d not in 1..2000", qty))
 	}
-	return b.call(ctx, unit, fcReadDiscreteInputs, addr, qty, block(addr, qty))
+	return b.call4(ctx, unit, fcReadDiscreteInputs, addr, qty)
 }
 
 // ReadCoils reads qty (1..2000) coils (FC01), packed like ReadDiscreteInputs.
@@ -184,12 +201,12 @@ func (b *Bus) ReadCoils(ctx context.Context, unit uint8, addr, qty uint16) ([]by
 	if qty < 1 || qty > 2000 {
 		return nil, b.wrap(unit, fcReadCoils, addr, qty, invalid("quantity %d not in 1..2000", qty))
 	}
-	return b.call(ctx, unit, fcReadCoils, addr, qty, block(addr, qty))
+	return b.call4(ctx, unit, fcReadCoils, addr, qty)
 }
 
 // WriteSingleRegister writes one holding register (FC06) and checks the echo.
 func (b *Bus) WriteSingleRegister(ctx context.Context, unit uint8, addr, value uint16) error {
-	_, err := b.call(ctx, unit, fcWriteSingleRegister, addr, value, block(addr, value))
+	_, err := b.call4(ctx, unit, fcWriteSingleRegister, addr, value)
 	return err
 }
 
@@ -215,10 +232,11 @@ func (b *Bus) WriteSingleCoil(ctx context.Context, unit uint8, addr uint16, on b
 	if on {
 		v = 0xFF00
 	}
-	_, err := b.call(ctx, unit, fcWriteSingleCoil, addr, v, block(addr, v))
+	_, err := b.call4(ctx, unit, fcWriteSingleCoil, addr, v)
 	return err
 }
 
+// block is the 4-byte request data of address and quantity or value.
 func block(a, b uint16) []byte {
 	return []byte{byte(a >> 8), byte(a), byte(b >> 8), byte(b)}
 }
@@ -227,18 +245,34 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
 }
 
+// call4 is call for the functions whose request data is two registers:
+// address, then quantity or value. The 4 bytes live in the pooled request.
+func (b *Bus) call4(ctx context.Context, unit, fc byte, addr, n uint16) ([]byte, error) {
+	r := b.pool.Get().(*request)
+	binary.BigEndian.PutUint16(r.buf[:], addr)
+	binary.BigEndian.PutUint16(r.buf[2:], n)
+	return b.send(ctx, r, unit, fc, addr, n, r.buf[:])
+}
+
 // call hands one request to the Run goroutine and waits for its result.
 func (b *Bus) call(ctx context.Context, unit, fc byte, addr, n uint16, data []byte) ([]byte, error) {
-	r := b.pool.Get().(*request)
+	return b.send(ctx, b.pool.Get().(*request), unit, fc, addr, n, data)
+}
+
+func (b *Bus) send(ctx context.Context, r *request, unit, fc byte, addr, n uint16, data []byte) ([]byte, error) {
 	r.ctx, r.unit, r.fc, r.data = ctx, unit, fc, data
 	select {
-	case b.reqs <- r:
-	case <-ctx.Done():
-		b.put(r)
-		return nil, b.wrap(unit, fc, addr, n, ctx.Err())
-	case <-b.done:
-		b.put(r)
-		return nil, b.wrap(unit, fc, addr, n, ErrClosed)
+	case b.reqs <- r: // fast path: Run is waiting; no three-way select
+	default:
+		select {
+		case b.reqs <- r:
+		case <-ctx.Done():
+			b.put(r)
+			return nil, b.wrap(unit, fc, addr, n, ctx.Err())
+		case <-b.done:
+			b.put(r)
+			return nil, b.wrap(unit, fc, addr, n, ErrClosed)
+		}
 	}
 	res := <-r.reply // Run always answers a request it took, and then forgets it
 	b.put(r)
@@ -286,12 +320,13 @@ func (b *Bus) exec(r *request) result {
 		return result{err: fmt.Errorf("not sent: %w", err)} // the caller gave up while queued
 	}
 	// I/O deadlines go to the kernel, so they use the real clock.
-	deadline := time.Now().Add(b.timeout)
+	now := time.Now()
+	deadline := now.Add(b.timeout)
 	if dl, ok := r.ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
 	lat := time.Duration(-1) // set when a reply arrived
-	data, err := b.roundTrip(r, deadline, &lat)
+	data, err := b.roundTrip(r, now, deadline, &lat)
 
 	b.mu.Lock()
 	b.stats.Requests++
@@ -311,10 +346,13 @@ func (b *Bus) exec(r *request) result {
 	return result{data: data, err: err}
 }
 
-func (b *Bus) roundTrip(r *request, deadline time.Time, lat *time.Duration) ([]byte, error) {
+// roundTrip sends r and reads its reply. now is the real clock when exec
+// started; it stands in for the send time unless a dial came first.
+func (b *Bus) roundTrip(r *request, now, deadline time.Time, lat *time.Duration) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
 		fresh := false
 		if !b.connected {
+			now = time.Time{}
 			if err := b.dial(r.ctx, deadline); err != nil {
 				if errors.Is(r.ctx.Err(), context.Canceled) {
 					return nil, r.ctx.Err()
@@ -323,8 +361,15 @@ func (b *Bus) roundTrip(r *request, deadline time.Time, lat *time.Duration) ([]b
 			}
 			fresh = true
 		}
-		start := b.now()
-		fc, data, err := b.link.send(r.ctx, deadline, r.unit, r.fc, r.data)
+		var start time.Time
+		if b.realClock && !now.IsZero() {
+			start = now // the same reading: saves two clock reads per request
+		} else {
+			start = b.now()
+			now = time.Now()
+		}
+		fc, data, err := b.link.send(r.ctx, deadline, deadline.Sub(now), r.unit, r.fc, r.data)
+		now = time.Time{} // a retry reads the clock again
 		if err != nil {
 			b.disconnect() // a late reply must never answer the next request
 			var fe frameError
@@ -362,6 +407,11 @@ func (b *Bus) ctxErr(r *request, deadline time.Time, err error) error {
 	case r.ctx.Err() != nil:
 		return fmt.Errorf("%w (no reply before the caller's deadline): %w", ErrTimeout, r.ctx.Err())
 	case isTimeout(err) || !time.Now().Before(deadline):
+		if dl, ok := r.ctx.Deadline(); ok && !dl.After(deadline) {
+			// The socket deadline was the caller's and fired before the
+			// context's own timer marked it done.
+			return fmt.Errorf("%w (no reply before the caller's deadline): %w", ErrTimeout, context.DeadlineExceeded)
+		}
 		return fmt.Errorf("%w (no reply within %v)", ErrTimeout, b.timeout)
 	}
 	return err
@@ -439,9 +489,10 @@ func check(r *request, fc byte, data []byte) (out []byte, err error, desync bool
 		case count > want:
 			return nil, fmt.Errorf("%w: %d bytes, asked for %d", ErrBadReply, count, want), false
 		}
-		out := make([]byte, want)
-		copy(out, data[1:])
-		return out, nil, false
+		// The link hands over a fresh buffer per reply (grid-x allocates
+		// one per Send), so the registers are returned in place; the
+		// capacity is cut so that an append cannot reach past them.
+		return data[1 : 1+want : 1+want], nil, false
 	default: // writes echo address and value or quantity
 		if len(data) < 4 {
 			return nil, fmt.Errorf("%w: %d of 4 bytes", ErrShortReply, len(data)), false

@@ -22,10 +22,13 @@ type link interface {
 	connect(ctx context.Context) error
 	close() error
 	// send transmits one request PDU to unit and returns the reply PDU. The
-	// read ends at deadline, or earlier when ctx is cancelled.
+	// read ends at deadline, which is timeout from now (the caller has just
+	// read the clock), or earlier when ctx is cancelled. The reply PDU must
+	// be a fresh buffer that the link does not touch again: the bus returns
+	// registers from it without copying.
 	// Transport errors are returned as they are; a reply that cannot be
 	// decoded is a frameError.
-	send(ctx context.Context, deadline time.Time, unit, fc byte, data []byte) (byte, []byte, error)
+	send(ctx context.Context, deadline time.Time, timeout time.Duration, unit, fc byte, data []byte) (byte, []byte, error)
 }
 
 // frameError: bytes arrived but do not form a valid reply frame for the
@@ -73,8 +76,7 @@ func (l *gridxLink) connect(ctx context.Context) error {
 }
 func (l *gridxLink) close() error { return l.h.Close() }
 
-func (l *gridxLink) send(ctx context.Context, deadline time.Time, unit, fc byte, data []byte) (byte, []byte, error) {
-	timeout := time.Until(deadline)
+func (l *gridxLink) send(ctx context.Context, deadline time.Time, timeout time.Duration, unit, fc byte, data []byte) (byte, []byte, error) {
 	if timeout <= 0 {
 		return 0, nil, context.DeadlineExceeded
 	}
