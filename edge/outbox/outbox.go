@@ -1,0 +1,584 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Errors callers branch on with errors.Is.
+var (
+	// ErrFull: storing the record would take the pending bytes past
+	// Options.MaxBytes. Nothing was written; retry after acks free space.
+	ErrFull = errors.New("outbox full")
+	// ErrNoSpace: the disk is full (ENOSPC). Nothing was stored; the outbox
+	// stays usable and a later Append may succeed.
+	ErrNoSpace = errors.New("outbox disk full")
+	// ErrClosed: the outbox was closed.
+	ErrClosed = errors.New("outbox closed")
+	// ErrTooLarge: a payload is larger than Options.MaxRecordBytes.
+	ErrTooLarge = errors.New("outbox record too large")
+	// ErrCorrupt: Open found damaged records that were acknowledged as
+	// durable; see CorruptError.
+	ErrCorrupt = errors.New("outbox corrupt")
+	// ErrAckAhead: an ack names a seq this outbox never stored.
+	ErrAckAhead = errors.New("ack beyond the last stored seq")
+)
+
+const (
+	headerSize = 16
+	// DefaultSegmentBytes is the size at which a segment is closed.
+	DefaultSegmentBytes = 16 << 20
+	// DefaultMaxBytes caps the pending (unacknowledged) bytes.
+	DefaultMaxBytes = 1 << 30
+	// DefaultMaxRecordBytes bounds one payload.
+	DefaultMaxRecordBytes = 8 << 20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Options configure an Outbox. The zero value is usable.
+type Options struct {
+	// SegmentBytes: a segment is closed once it holds this many bytes
+	// (default 16 MiB).
+	SegmentBytes int64
+	// MaxBytes caps the bytes of stored, unacknowledged records; Append
+	// returns ErrFull beyond it (default 1 GiB).
+	MaxBytes int64
+	// AlarmBytes: OnAlarm is called when the pending bytes rise to it and
+	// again when they fall below it (default 80 % of MaxBytes).
+	AlarmBytes int64
+	// OnAlarm, if set, is called (never concurrently, without locks held)
+	// whenever Stats.Alarm changes. It must not block for long.
+	OnAlarm func(Stats)
+	// MaxRecordBytes bounds one payload (default 8 MiB).
+	MaxRecordBytes int
+	// Log receives recovery reports and I/O failures (nil: discard).
+	Log *slog.Logger
+	// Now names quarantine copies (nil: time.Now).
+	Now func() time.Time
+
+	// openSegment opens a segment for appending; tests replace it to
+	// inject ENOSPC and I/O errors.
+	openSegment func(path string) (segmentFile, error)
+}
+
+// segmentFile is the write side of the segment being appended to.
+type segmentFile interface {
+	Write(p []byte) (int, error)
+	Truncate(size int64) error
+	Datasync() error
+	Close() error
+}
+
+// osSegment is a segmentFile on the real file system.
+type osSegment struct{ f *os.File }
+
+func (s osSegment) Write(p []byte) (int, error) { return s.f.Write(p) }
+func (s osSegment) Truncate(n int64) error      { return s.f.Truncate(n) }
+func (s osSegment) Datasync() error             { return datasync(s.f) }
+func (s osSegment) Close() error                { return s.f.Close() }
+
+func openOSSegment(path string) (segmentFile, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return osSegment{f}, nil
+}
+
+// Record is one stored payload and its seq.
+type Record struct {
+	Seq  uint64
+	Data []byte
+}
+
+// Stats is a snapshot of the outbox.
+type Stats struct {
+	Head           uint64 // last durable seq (0: none yet)
+	Acked          uint64 // highest acknowledged seq
+	PendingRecords uint64 // durable records above Acked
+	PendingBytes   int64  // their bytes on disk, plus records queued for commit
+	MaxBytes       int64
+	AlarmBytes     int64
+	Alarm          bool // PendingBytes ≥ AlarmBytes
+	Segments       int
+	Syncs          uint64 // commit groups since Open (records per sync = appended / Syncs)
+}
+
+// segment is one .seg file. Its fields are guarded by Outbox.mu; offs and
+// size cover durable records only.
+type segment struct {
+	first uint64
+	path  string
+	size  int64
+	offs  []uint32 // offs[i] is the offset of record first+i
+}
+
+func (s *segment) last() uint64 { return s.first + uint64(len(s.offs)) - 1 } // first-1 when empty
+
+// waiter is one Append waiting for its commit group.
+type waiter struct {
+	seq  uint64
+	done chan error
+}
+
+// Outbox is the durable queue. Its methods are safe for concurrent use.
+type Outbox struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+	lock io.Closer
+
+	syncs atomic.Uint64 // commit groups written (one fdatasync each)
+
+	kick chan struct{} // wakes the committer
+	stop chan struct{} // closed by Close
+	wg   sync.WaitGroup
+
+	ackMu    sync.Mutex // serialises Ack; protects the fields below
+	ackFile  *os.File
+	ackSlot  int
+	ackSaved uint64
+
+	readMu sync.RWMutex // ReadFrom holds it shared; deleting segments exclusive
+
+	alarmMu sync.Mutex // serialises OnAlarm calls; protects the field below
+	alarmed bool       // last state reported to OnAlarm
+
+	mu sync.Mutex // protects the fields below
+	// durable state
+	segs    []*segment // ascending; the last is the one written to
+	head    uint64     // last durable seq
+	acked   uint64
+	pending int64 // bytes of durable records above acked
+	changed chan struct{}
+	// queued, not yet durable
+	nextSeq   uint64
+	queue     []byte // encoded records waiting for the committer
+	inCommit  int64  // bytes of the group being written
+	queueOffs []uint32
+	waiters   []waiter
+	closed    bool
+	broken    error // set when a failed commit could not be undone
+	alarm     bool
+}
+
+// Open opens (creating if needed) the outbox in dir, recovers it (see the
+// package doc) and starts its committer. The Report says what recovery did;
+// on ErrCorrupt the outbox is not opened and nothing was changed on disk
+// except the quarantine copy.
+func Open(ctx context.Context, dir string, opts Options) (*Outbox, Report, error) {
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = DefaultSegmentBytes
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
+	if opts.AlarmBytes <= 0 || opts.AlarmBytes > opts.MaxBytes {
+		opts.AlarmBytes = opts.MaxBytes / 10 * 8
+	}
+	if opts.MaxRecordBytes <= 0 {
+		opts.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.openSegment == nil {
+		opts.openSegment = openOSSegment
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, Report{}, fmt.Errorf("open outbox: %w", err)
+	}
+	lock, err := lockDir(filepath.Join(dir, "LOCK"))
+	if err != nil {
+		return nil, Report{}, fmt.Errorf("open outbox %s: %w", dir, err)
+	}
+	o := &Outbox{
+		dir:     dir,
+		opts:    opts,
+		log:     log,
+		lock:    lock,
+		kick:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		changed: make(chan struct{}),
+	}
+	rep, err := o.recover(ctx)
+	if err != nil {
+		lock.Close()
+		return nil, rep, err
+	}
+	o.ackFile, err = os.OpenFile(filepath.Join(dir, "acked"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		lock.Close()
+		return nil, rep, fmt.Errorf("open outbox acked file: %w", err)
+	}
+	o.ackSaved = o.acked
+	o.pending = o.pendingBytesLocked()
+	o.alarm = o.pending >= o.opts.AlarmBytes
+	if o.alarm {
+		log.Warn("outbox above alarm threshold", "dir", dir, "pending_bytes", o.pending, "alarm_bytes", o.opts.AlarmBytes)
+	}
+	o.wg.Add(1)
+	go o.commitLoop()
+	o.reportAlarm()
+	return o, rep, nil
+}
+
+// Close stops the committer after it has committed what is queued, and
+// releases the directory. Appends after Close fail with ErrClosed.
+func (o *Outbox) Close() error {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return nil
+	}
+	o.closed = true
+	o.mu.Unlock()
+	close(o.stop)
+	o.wg.Wait()
+	o.ackMu.Lock() // wait for an Ack in progress
+	defer o.ackMu.Unlock()
+	var errs []error
+	if err := o.ackFile.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close acked file: %w", err))
+	}
+	if err := o.lock.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("unlock outbox: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Append stores one record. payload is called with the record's seq (under
+// the outbox lock, in seq order; it must not call the Outbox) and returns the
+// exact bytes to store; if it fails, no seq is used. Append returns once the
+// record is durable (fdatasync'ed), or an error after which nothing was
+// stored and the seq may be given to a later record. ctx is checked before
+// the record is queued; once queued, Append waits for the commit outcome.
+func (o *Outbox) Append(ctx context.Context, payload func(seq uint64) ([]byte, error)) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("outbox append: %w", err)
+	}
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return 0, ErrClosed
+	}
+	if o.broken != nil {
+		err := o.broken
+		o.mu.Unlock()
+		return 0, err
+	}
+	seq := o.nextSeq
+	data, err := payload(seq)
+	if err != nil {
+		o.mu.Unlock()
+		return 0, fmt.Errorf("outbox append seq %d: payload: %w", seq, err)
+	}
+	if len(data) > o.opts.MaxRecordBytes {
+		o.mu.Unlock()
+		return 0, fmt.Errorf("%w: seq %d has %d bytes, limit %d", ErrTooLarge, seq, len(data), o.opts.MaxRecordBytes)
+	}
+	size := int64(headerSize + len(data))
+	if p := o.pendingAllLocked(); p+size > o.opts.MaxBytes {
+		o.mu.Unlock()
+		return 0, fmt.Errorf("%w: %d bytes pending, %d more would pass the cap of %d", ErrFull, p, size, o.opts.MaxBytes)
+	}
+	o.queueOffs = append(o.queueOffs, uint32(len(o.queue)))
+	o.queue = appendRecord(o.queue, seq, data)
+	o.nextSeq++
+	w := waiter{seq: seq, done: make(chan error, 1)}
+	o.waiters = append(o.waiters, w)
+	o.mu.Unlock()
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+	if err := <-w.done; err != nil {
+		return 0, err
+	}
+	return seq, nil
+}
+
+// appendRecord encodes one record onto b.
+func appendRecord(b []byte, seq uint64, data []byte) []byte {
+	var h [headerSize]byte
+	putU32(h[0:], uint32(len(data)))
+	putU64(h[8:], seq)
+	crc := crc32.Update(0, castagnoli, h[8:16])
+	crc = crc32.Update(crc, castagnoli, data)
+	putU32(h[4:], crc)
+	b = append(b, h[:]...)
+	return append(b, data...)
+}
+
+// commitLoop is the committer: it owns the write side of the last segment.
+func (o *Outbox) commitLoop() {
+	defer o.wg.Done()
+	var w segmentFile
+	defer func() {
+		if w != nil {
+			if err := w.Close(); err != nil {
+				o.log.Error("outbox close segment", "err", err)
+			}
+		}
+	}()
+	var (
+		spare     []byte
+		lastGroup int // appenders released by the previous commit
+	)
+	for {
+		stopping := false
+		select {
+		case <-o.kick:
+		case <-o.stop:
+			stopping = true
+		}
+		for {
+			// The appenders the previous commit released usually append
+			// again at once: give them a few scheduler turns to join this
+			// group. An fdatasync costs far more than a yield.
+			for range 8 {
+				o.mu.Lock()
+				n := len(o.waiters)
+				o.mu.Unlock()
+				if n == 0 || n >= lastGroup {
+					break
+				}
+				runtime.Gosched()
+			}
+			o.mu.Lock()
+			if len(o.waiters) == 0 {
+				o.mu.Unlock()
+				break
+			}
+			buf, offs, ws := o.queue, o.queueOffs, o.waiters
+			first := ws[0].seq
+			o.queue, o.queueOffs, o.waiters = spare[:0], nil, nil
+			o.inCommit = int64(len(buf))
+			seg := o.segs[len(o.segs)-1]
+			segSize := seg.size
+			o.mu.Unlock()
+
+			var err error
+			w, seg, err = o.commit(w, seg, segSize, first, buf)
+
+			o.mu.Lock()
+			o.inCommit = 0
+			if err == nil {
+				for _, off := range offs {
+					seg.offs = append(seg.offs, uint32(seg.size)+off)
+				}
+				seg.size += int64(len(buf))
+				o.head = ws[len(ws)-1].seq
+				o.syncs.Add(1)
+				o.pending += int64(len(buf))
+				close(o.changed)
+				o.changed = make(chan struct{})
+			} else {
+				// Everything queued behind the failed group carries seqs
+				// that would now leave a gap: fail it too and hand the
+				// seqs out again.
+				ws = append(ws, o.waiters...)
+				o.queue, o.queueOffs, o.waiters = o.queue[:0], nil, nil
+				o.nextSeq = o.head + 1
+			}
+			o.updateAlarmLocked()
+			o.mu.Unlock()
+			lastGroup = len(ws)
+			for _, x := range ws {
+				x.done <- err
+			}
+			spare = buf
+			o.reportAlarm()
+		}
+		if stopping {
+			return
+		}
+	}
+}
+
+// commit writes one group of records (first seq first) to the last segment,
+// rolling to a new segment first if the last one is full, and fdatasyncs.
+// On failure it truncates back to the durable size. It returns the writer
+// and segment to use next.
+func (o *Outbox) commit(w segmentFile, seg *segment, segSize int64, first uint64, buf []byte) (segmentFile, *segment, error) {
+	if segSize >= o.opts.SegmentBytes {
+		if w != nil {
+			if err := w.Close(); err != nil {
+				o.log.Warn("outbox close full segment", "path", seg.path, "err", err)
+			}
+			w = nil
+		}
+		next := &segment{first: first, path: filepath.Join(o.dir, segName(first))}
+		nw, err := o.opts.openSegment(next.path)
+		if err != nil {
+			return nil, seg, o.ioError("create segment", next.path, err)
+		}
+		if err := syncDir(o.dir); err != nil {
+			nw.Close()
+			return nil, seg, o.ioError("sync directory", o.dir, err)
+		}
+		w, seg, segSize = nw, next, 0
+		o.mu.Lock()
+		o.segs = append(o.segs, seg)
+		o.mu.Unlock()
+	}
+	if w == nil {
+		nw, err := o.opts.openSegment(seg.path)
+		if err != nil {
+			return nil, seg, o.ioError("open segment", seg.path, err)
+		}
+		w = nw
+	}
+	_, err := w.Write(buf)
+	if err == nil {
+		err = w.Datasync()
+		if err != nil {
+			err = o.ioError("fdatasync segment", seg.path, err)
+		}
+	} else {
+		err = o.ioError("write segment", seg.path, err)
+	}
+	if err == nil {
+		return w, seg, nil
+	}
+	o.log.Error("outbox commit failed; undoing the group", "path", seg.path, "first_seq", first, "bytes", len(buf), "err", err)
+	if terr := w.Truncate(segSize); terr != nil {
+		o.breakWith(fmt.Errorf("outbox unusable until reopened: truncate %s after %v: %w", seg.path, err, terr))
+	} else if serr := w.Datasync(); serr != nil {
+		o.breakWith(fmt.Errorf("outbox unusable until reopened: sync %s after truncate: %w", seg.path, serr))
+	}
+	return w, seg, err
+}
+
+func (o *Outbox) ioError(what, path string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w: %s %s: %w", ErrNoSpace, what, path, err)
+	}
+	return fmt.Errorf("outbox %s %s: %w", what, path, err)
+}
+
+func (o *Outbox) breakWith(err error) {
+	o.log.Error("outbox broken", "err", err)
+	o.mu.Lock()
+	o.broken = err
+	o.mu.Unlock()
+}
+
+// Changed returns a channel that is closed when the durable head moves past
+// its value at the time of the call. Get the channel before reading Head.
+func (o *Outbox) Changed() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.changed
+}
+
+// Head returns the last durable seq (0 if none was ever stored).
+func (o *Outbox) Head() uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.head
+}
+
+// Acked returns the highest acknowledged seq.
+func (o *Outbox) Acked() uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.acked
+}
+
+// Stats returns a snapshot.
+func (o *Outbox) Stats() Stats {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	p := o.pendingAllLocked()
+	return Stats{
+		Head:           o.head,
+		Acked:          o.acked,
+		PendingRecords: o.head - min(o.acked, o.head),
+		PendingBytes:   p,
+		MaxBytes:       o.opts.MaxBytes,
+		AlarmBytes:     o.opts.AlarmBytes,
+		Alarm:          o.alarm,
+		Segments:       len(o.segs),
+		Syncs:          o.syncs.Load(),
+	}
+}
+
+func (o *Outbox) updateAlarmLocked() {
+	o.alarm = o.pendingAllLocked() >= o.opts.AlarmBytes
+}
+
+// pendingAllLocked counts durable unacknowledged bytes and those on their
+// way to disk.
+func (o *Outbox) pendingAllLocked() int64 {
+	return o.pending + o.inCommit + int64(len(o.queue))
+}
+
+// reportAlarm calls OnAlarm if the alarm state changed since the last call.
+// Callers hold no lock.
+func (o *Outbox) reportAlarm() {
+	o.alarmMu.Lock()
+	defer o.alarmMu.Unlock()
+	s := o.Stats()
+	if s.Alarm == o.alarmed {
+		return
+	}
+	o.alarmed = s.Alarm
+	if s.Alarm {
+		o.log.Warn("outbox above alarm threshold", "pending_bytes", s.PendingBytes, "alarm_bytes", s.AlarmBytes, "max_bytes", s.MaxBytes)
+	} else {
+		o.log.Info("outbox back below alarm threshold", "pending_bytes", s.PendingBytes, "alarm_bytes", s.AlarmBytes)
+	}
+	if o.opts.OnAlarm != nil {
+		o.opts.OnAlarm(s)
+	}
+}
+
+// pendingBytesLocked sums the bytes of durable records above acked.
+func (o *Outbox) pendingBytesLocked() int64 {
+	var n int64
+	for _, s := range o.segs {
+		if len(s.offs) == 0 || s.last() <= o.acked {
+			continue
+		}
+		if s.first > o.acked {
+			n += s.size
+			continue
+		}
+		n += s.size - int64(s.offs[o.acked+1-s.first])
+	}
+	return n
+}
+
+func segName(first uint64) string { return fmt.Sprintf("%020d.seg", first) }
+
+func putU32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
+
+func putU64(b []byte, v uint64) {
+	putU32(b, uint32(v))
+	putU32(b[4:], uint32(v>>32))
+}
+
+func getU32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+func getU64(b []byte) uint64 { return uint64(getU32(b)) | uint64(getU32(b[4:]))<<32 }
