@@ -1,0 +1,291 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Site is one car park as its site file describes it. Load fills the
+// defaults, so every field holds the value in force.
+type Site struct {
+	ID       string        `yaml:"site"`
+	Gateway  string        `yaml:"gateway"`
+	Watchdog time.Duration `yaml:"watchdog"` // charge-controller communication watchdog; default 15s
+
+	Buses        []Bus         `yaml:"buses"`
+	Grid         Grid          `yaml:"grid"`
+	ChargePoints []ChargePoint `yaml:"charge_points"`
+	Safety       Safety        `yaml:"safety"`
+	EMS          EMS           `yaml:"ems"`
+	Control      Control       `yaml:"control"`
+
+	// Path is the file the site was loaded from ("" for LoadBytes without a name).
+	Path string `yaml:"-"`
+	// Warnings are legal but unusual settings worth a log line.
+	Warnings []string `yaml:"-"`
+
+	devices map[string]*Device // by id, filled by Load
+}
+
+// Bus is one Modbus line or TCP endpoint, served by one poller.
+type Bus struct {
+	ID      string        `yaml:"id"`
+	TCP     string        `yaml:"tcp"`     // host:port, or
+	RTU     *RTU          `yaml:"rtu"`     // a serial line
+	Timeout time.Duration `yaml:"timeout"` // per request; default 1s
+	Devices []Device      `yaml:"devices"`
+}
+
+// RTU is a serial line's settings.
+type RTU struct {
+	Port     string `yaml:"port"`      // e.g. /dev/ttyUSB0
+	Baud     int    `yaml:"baud"`      // default 9600
+	Parity   string `yaml:"parity"`    // none, even or odd; default even
+	DataBits int    `yaml:"data_bits"` // 7 or 8; default 8
+	StopBits int    `yaml:"stop_bits"` // 1 or 2; default 1
+}
+
+// Driver names a device family (drivers/<driver>).
+type Driver string
+
+// The device families the edge speaks.
+const (
+	SDM630    Driver = "sdm630"
+	Eichrecht Driver = "eichrecht"
+	Phoenix   Driver = "phoenix"
+	DIInput   Driver = "diinput"
+	XYMD02    Driver = "xymd02"
+)
+
+var drivers = []Driver{SDM630, Eichrecht, Phoenix, DIInput, XYMD02}
+
+// IsMeter reports whether the driver measures current and energy.
+func (d Driver) IsMeter() bool { return d == SDM630 || d == Eichrecht }
+
+// Device is one Modbus device on a bus.
+type Device struct {
+	ID     string        `yaml:"id"`
+	Driver Driver        `yaml:"driver"`
+	Unit   int           `yaml:"unit"` // Modbus unit id
+	Poll   time.Duration `yaml:"poll"` // poll interval
+
+	// Bus is the id of the bus the device sits on (filled by Load).
+	Bus string `yaml:"-"`
+}
+
+// PhaseAmps is a per-phase current in whole amperes, grid phases L1..L3. In
+// YAML it is one number (all phases) or a list of three.
+type PhaseAmps [3]int
+
+// MA returns the currents in mA.
+func (p PhaseAmps) MA() [3]int64 {
+	return [3]int64{AmpsToMA(p[0]), AmpsToMA(p[1]), AmpsToMA(p[2])}
+}
+
+// AmpsToMA converts whole amperes to mA.
+func AmpsToMA(a int) int64 { return int64(a) * 1000 }
+
+// UnmarshalYAML accepts `63` or `[63, 63, 50]`.
+func (p *PhaseAmps) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		var a int
+		if err := n.Decode(&a); err != nil {
+			return err
+		}
+		*p = PhaseAmps{a, a, a}
+		return nil
+	case yaml.SequenceNode:
+		if len(n.Content) != 3 {
+			return fmt.Errorf("line %d: a per-phase current is one number or a list of 3 (L1, L2, L3), not a list of %d", n.Line, len(n.Content))
+		}
+		var a []int
+		if err := n.Decode(&a); err != nil {
+			return err
+		}
+		*p = PhaseAmps{a[0], a[1], a[2]}
+		return nil
+	}
+	return fmt.Errorf("line %d: a per-phase current is one number or a list of 3 (L1, L2, L3)", n.Line)
+}
+
+// Grid is the grid connection: the root of the site tree.
+type Grid struct {
+	ID            string         `yaml:"id"` // default "grid"
+	Limit         PhaseAmps      `yaml:"limit_a"`
+	Unbalance     *int           `yaml:"unbalance_a"` // default 20; 0 = no limit
+	Meter         string         `yaml:"meter"`       // grid meter device
+	SafeBudget    PhaseAmps      `yaml:"safe_budget_a"`
+	Temperature   *Temperature   `yaml:"temperature"`
+	Distributions []Distribution `yaml:"distributions"`
+}
+
+// Distribution is a sub-distribution below the grid connection.
+type Distribution struct {
+	ID          string       `yaml:"id"`
+	Limit       PhaseAmps    `yaml:"limit_a"`
+	Unbalance   int          `yaml:"unbalance_a"` // 0 = no limit
+	SPD         *Input       `yaml:"spd"`         // SPD auxiliary contact (normally closed)
+	Temperature *Temperature `yaml:"temperature"`
+	Circuits    []Circuit    `yaml:"circuits"`
+}
+
+// Circuit is a protected circuit feeding charge points.
+type Circuit struct {
+	ID          string       `yaml:"id"`
+	Limit       PhaseAmps    `yaml:"limit_a"`
+	Unbalance   int          `yaml:"unbalance_a"` // 0 = no limit
+	Temperature *Temperature `yaml:"temperature"`
+}
+
+// Temperature are a node's sensors and thresholds: above DerateAboveC the
+// node's limit falls linearly, reaching 0 at StopAboveC, where safety stops
+// the node's charge points.
+type Temperature struct {
+	Sensors      []string `yaml:"sensors"` // xymd02 devices; the hottest fresh one counts
+	DerateAboveC int      `yaml:"derate_above_c"`
+	StopAboveC   int      `yaml:"stop_above_c"`
+	// HysteresisC is how far below StopAboveC the temperature must fall
+	// before a stopped node may charge again; default 5.
+	HysteresisC int `yaml:"hysteresis_c"`
+}
+
+// Input is one contact of a digital-input module.
+type Input struct {
+	Device string `yaml:"device"` // diinput device
+	Input  int    `yaml:"input"`  // discrete input address
+}
+
+// Phase rotations: charger L1, L2, L3 wired to these grid phases.
+const (
+	RotationL1L2L3 = "L1L2L3"
+	RotationL2L3L1 = "L2L3L1"
+	RotationL3L1L2 = "L3L1L2"
+	RotationL1L3L2 = "L1L3L2"
+	RotationL2L1L3 = "L2L1L3"
+	RotationL3L2L1 = "L3L2L1"
+)
+
+var rotations = []string{RotationL1L2L3, RotationL2L3L1, RotationL3L1L2, RotationL1L3L2, RotationL2L1L3, RotationL3L2L1}
+
+// ChargePoint is one charger with its controller and meter.
+type ChargePoint struct {
+	ID         string `yaml:"id"`
+	Circuit    string `yaml:"circuit"`
+	Controller string `yaml:"controller"` // phoenix device
+	Meter      string `yaml:"meter"`      // sdm630 or eichrecht device; optional
+	Phases     int    `yaml:"phases"`     // 1 or 3; default 3
+	// Rotation wires charger L1, L2, L3 to grid phases, e.g. "L2L3L1";
+	// a single-phase charger may name just its phase ("L2"). Default L1L2L3.
+	Rotation  string `yaml:"rotation"`
+	MinA      int    `yaml:"min_a"` // default 6
+	MaxA      int    `yaml:"max_a"`
+	FallbackA int    `yaml:"fallback_a"` // 0 or min_a..max_a
+}
+
+// GridPhases returns the grid phases (0 = L1) the charger's phases load, in
+// charger-phase order: one entry for a single-phase charger, three otherwise.
+func (c ChargePoint) GridPhases() []int {
+	r := canonicalRotation(c.Rotation)
+	if r == "" {
+		r = RotationL1L2L3
+	}
+	ph := []int{int(r[1] - '1'), int(r[3] - '1'), int(r[5] - '1')}
+	if c.Phases == 1 {
+		return ph[:1]
+	}
+	return ph
+}
+
+// canonicalRotation turns "L1-L2-L3", "l2l3l1" or a single "L2" into one of
+// the six rotation constants; it returns "" for anything else.
+func canonicalRotation(s string) string {
+	s = strings.ToUpper(strings.ReplaceAll(strings.ReplaceAll(s, "-", ""), " ", ""))
+	switch s {
+	case "L1":
+		return RotationL1L2L3
+	case "L2":
+		return RotationL2L3L1
+	case "L3":
+		return RotationL3L1L2
+	}
+	for _, r := range rotations {
+		if s == r {
+			return r
+		}
+	}
+	return ""
+}
+
+// Safety names the fire-alarm contacts and where the latch is kept.
+type Safety struct {
+	FireLoop    *Input `yaml:"fire_loop"`   // normally closed: 0 = alarm
+	Supervision *Input `yaml:"supervision"` // end-of-line supervision: 0 = wire break
+	// StateFile keeps the latch and its reset audit across restarts; ""
+	// keeps them in memory only.
+	StateFile string `yaml:"state_file"`
+	// OfflineAfter is how long the DI module may go unread before it counts
+	// as an alarm; default 3 poll intervals of the fire-loop device plus its
+	// bus's request timeout (one dead device on a shared line holds the
+	// line for a timeout).
+	OfflineAfter time.Duration `yaml:"offline_after"`
+}
+
+// EMS configures the local API for energy-management systems.
+type EMS struct {
+	MQTT   *EMSMQTT      `yaml:"mqtt"`
+	REST   *EMSREST      `yaml:"rest"`
+	MaxTTL time.Duration `yaml:"max_ttl"` // longest TTL a limit may ask for; default 1h
+}
+
+// EMSMQTT is the broker the EMS API talks to.
+type EMSMQTT struct {
+	Broker      string `yaml:"broker"`       // e.g. tcp://127.0.0.1:1883
+	TopicPrefix string `yaml:"topic_prefix"` // default parkgrid/v1/<site>/ems
+}
+
+// EMSREST is where the REST API listens.
+type EMSREST struct {
+	Listen string `yaml:"listen"` // host:port
+}
+
+// Control tunes the control loop.
+type Control struct {
+	Interval       time.Duration `yaml:"interval"`         // default 1s
+	GridStaleAfter time.Duration `yaml:"grid_stale_after"` // default 3s
+	// Para14aDevices is the number of steerable consumers behind the grid
+	// connection for the §14a floor; default: the number of charge points.
+	Para14aDevices int `yaml:"para14a_devices"`
+	// MaxParallelWrites bounds concurrent setpoint writes; default 32.
+	MaxParallelWrites int `yaml:"max_parallel_writes"`
+	// RaiseEvery is the least time between two raises of one charge
+	// point; default 10s. Cuts are never delayed.
+	RaiseEvery time.Duration `yaml:"raise_every"`
+	// DeadbandA: a raise smaller than this is not written; default 1.
+	DeadbandA int `yaml:"deadband_a"`
+	// MinOn and MinOff protect contactors and cars when not every car fits
+	// at 6 A and cars take turns; defaults 1m and 3m.
+	MinOn  time.Duration `yaml:"min_on"`
+	MinOff time.Duration `yaml:"min_off"`
+}
+
+// Device returns the device with the given id.
+func (s *Site) Device(id string) (Device, bool) {
+	d, ok := s.devices[id]
+	if !ok {
+		return Device{}, false
+	}
+	return *d, true
+}
+
+// Devices returns every device in bus order.
+func (s *Site) Devices() []Device {
+	var out []Device
+	for _, b := range s.Buses {
+		out = append(out, b.Devices...)
+	}
+	return out
+}

@@ -1,0 +1,87 @@
+// Package config reads and checks an edge site file: the YAML description of
+// one car park that the edge daemon runs (buses and devices, the site tree
+// with its fuses, charge points, safety inputs, temperature sensors, EMS
+// settings). Load decodes strictly (unknown keys are errors) and validates
+// everything before anything starts; each error names the file, the line,
+// the field and the value.
+//
+// # File format
+//
+//	site: garage-north            # site id (MQTT topics, readings)
+//	gateway: gw-0001              # gateway id (signs readings)
+//	watchdog: 15s                 # charge-controller communication watchdog
+//
+//	buses:                        # one poller per bus
+//	  - id: lan
+//	    tcp: 192.168.1.20:502     # a Modbus TCP endpoint …
+//	    timeout: 500ms            # per request; default 1s
+//	    devices:
+//	      - {id: grid-meter, driver: sdm630, unit: 1, poll: 1s}
+//	      - {id: di-1, driver: diinput, unit: 2, poll: 100ms}
+//	      - {id: cc-01, driver: phoenix, unit: 255, poll: 1s}
+//	  - id: rs485-1
+//	    rtu: {port: /dev/ttyUSB0, baud: 9600, parity: even}   # … or a serial line
+//	    devices:
+//	      - {id: t-ud1, driver: xymd02, unit: 1, poll: 10s}
+//
+//	grid:                         # the grid connection, root of the site tree
+//	  id: grid                    # default "grid"
+//	  limit_a: 250                # per phase: one number or [l1, l2, l3]
+//	  unbalance_a: 20             # max difference between phases; default 20
+//	  meter: grid-meter           # grid meter device (sdm630 or eichrecht)
+//	  safe_budget_a: 80           # used while the grid meter is stale
+//	  distributions:
+//	    - id: ud-1
+//	      limit_a: 160
+//	      spd: {device: di-1, input: 2}        # SPD auxiliary contact (NC)
+//	      temperature: {sensors: [t-ud1], derate_above_c: 40, stop_above_c: 55}
+//	      circuits:
+//	        - {id: c-1, limit_a: 63}
+//
+//	charge_points:
+//	  - id: cp-01
+//	    circuit: c-1
+//	    controller: cc-01         # phoenix charge controller device
+//	    meter: m-01               # optional: sdm630 or eichrecht device
+//	    phases: 3                 # 1 or 3; default 3
+//	    rotation: L1L2L3          # charger L1,L2,L3 → these grid phases
+//	    min_a: 6                  # default 6
+//	    max_a: 32
+//	    fallback_a: 0             # what the charger draws if the edge is silent
+//
+//	safety:
+//	  fire_loop: {device: di-1, input: 0}      # normally closed: 0 = alarm
+//	  supervision: {device: di-1, input: 1}    # end-of-line: 0 = wire break
+//	  state_file: /var/lib/parkgrid/safety.json  # optional: latch survives restarts
+//	  offline_after: 800ms        # DI unread this long = alarm; default 3 polls + bus timeout
+//
+//	ems:
+//	  mqtt: {broker: tcp://127.0.0.1:1883, topic_prefix: parkgrid/v1/garage-north/ems}
+//	  rest: {listen: 127.0.0.1:8080}
+//	  max_ttl: 1h                 # longest TTL an EMS limit may ask for
+//
+//	control:                      # optional, all defaults shown
+//	  interval: 1s
+//	  grid_stale_after: 3s        # grid meter older than this: safe budget
+//	  raise_every: 10s            # least time between raises of one point
+//	  deadband_a: 1               # smaller raises are not written
+//	  min_on: 1m                  # when cars take turns: least run time …
+//	  min_off: 3m                 # … and least pause
+//	  max_parallel_writes: 32
+//	  para14a_devices: 0          # §14a floor: 0 = number of charge points
+//
+// # Rules Load enforces
+//
+// Ids are unique (devices among devices, nodes among nodes, charge points
+// among charge points); every reference names an existing device of the
+// right driver; unit ids are 1..247 (255 also for phoenix) and unique per
+// bus; poll intervals are > 0 (a missing one takes the driver's default:
+// 100ms for DI modules, 10s for thermometers, 1s otherwise); DI inputs are
+// 0..9 as docs/registers.md lays them out; a charge point hangs on a known circuit and
+// has 6 ≤ min_a ≤ max_a ≤ 63 and a fallback of 0 or min_a..max_a; and the
+// fallback currents below every node add up, per grid phase, to no more than
+// that node's limit (the charger's own safe state when the edge dies must not
+// overload a fuse). Conditions that are legal but unusual (a circuit limit
+// above its distribution's, a charge point allowed more than its circuit) are
+// returned in Site.Warnings.
+package config

@@ -1,0 +1,524 @@
+package safety
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parkgrid/parkgrid/drivers"
+	"github.com/parkgrid/parkgrid/edge/clock/clocktest"
+	"github.com/parkgrid/parkgrid/edge/site"
+	"github.com/parkgrid/parkgrid/edge/site/sitetest"
+)
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// healthy: loop, supervision, SPD ud-1, SPD ud-2 closed.
+var healthy = site.Contacts{Closed: 0b1111, N: 4}
+
+// Contact inputs as docs/registers.md lays them out.
+const (
+	loop   = 0
+	superv = 1
+	spd1   = 2
+	spd2   = 3
+)
+
+type fixture struct {
+	t        *testing.T
+	state    *site.State
+	clk      *clocktest.Fake
+	w        *Watcher
+	chargers map[string]*sitetest.Charger
+	ctx      context.Context
+	mu       sync.Mutex // protects events
+	events   []Event
+}
+
+// newFixture: grid → ud-1 (c-1: cp-1, cp-2; c-2: cp-3) and ud-2 (c-3: cp-4).
+func newFixture(t *testing.T, mod func(*Config)) *fixture {
+	t.Helper()
+	f := &fixture{t: t, clk: clocktest.New(t0), chargers: map[string]*sitetest.Charger{}}
+	f.state = site.New([]site.Spec{
+		{ID: "di", Interval: 100 * time.Millisecond},
+		{ID: "t1", Interval: 10 * time.Second},
+		{ID: "t2", Interval: 10 * time.Second},
+	})
+	cfg := Config{
+		Site:        "test",
+		FireLoop:    Input{Device: "di", Input: loop},
+		Supervision: &Input{Device: "di", Input: superv},
+		SPDs:        []SPD{{Node: "ud-1", Input: Input{"di", spd1}}, {Node: "ud-2", Input: Input{"di", spd2}}},
+		Thermal:     []Thermal{{Node: "c-2", Sensors: []string{"t1", "t2"}, StopDeciC: 550, HysteresisDeciC: 50}},
+	}
+	for _, p := range []struct{ id, c, d string }{{"cp-1", "c-1", "ud-1"}, {"cp-2", "c-1", "ud-1"}, {"cp-3", "c-2", "ud-1"}, {"cp-4", "c-3", "ud-2"}} {
+		ch := sitetest.NewCharger(drivers.StateC)
+		f.chargers[p.id] = ch
+		cfg.Points = append(cfg.Points, Point{ID: p.id, Nodes: []string{p.c, p.d, "grid"}, Charger: ch})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	w, err := New(cfg, f.state, f.clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.OnEvent = func(e Event) { f.mu.Lock(); f.events = append(f.events, e); f.mu.Unlock() }
+	f.w = w
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	f.ctx = ctx
+	f.contacts(healthy)
+	return f
+}
+
+func (f *fixture) contacts(c site.Contacts) {
+	f.state.PutContacts("di", f.clk.Now(), c)
+}
+
+func (f *fixture) open(input int) {
+	f.contacts(site.Contacts{Closed: healthy.Closed &^ (1 << input), N: 4})
+}
+
+// check runs one Check and waits for the cuts it started.
+func (f *fixture) check() {
+	f.w.Check(f.ctx, f.clk.Now())
+	f.w.wg.Wait()
+}
+
+// setAll gives every point a setpoint through the gate, as control would.
+func (f *fixture) setAll(a int) error {
+	var errs []error
+	for id := range f.chargers {
+		errs = append(errs, f.w.SetCurrentMA(f.ctx, id, int64(a)*1000))
+	}
+	return errors.Join(errs...)
+}
+
+func (f *fixture) currents() map[string]string {
+	out := map[string]string{}
+	for id, c := range f.chargers {
+		a, on := c.Current()
+		out[id] = fmt.Sprintf("%dA/%v", a, on)
+	}
+	return out
+}
+
+func (f *fixture) kinds() []EventKind {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var k []EventKind
+	for _, e := range f.events {
+		k = append(k, e.Kind)
+	}
+	return k
+}
+
+func allAt(t *testing.T, f *fixture, want string) {
+	t.Helper()
+	for id, got := range f.currents() {
+		if got != want {
+			t.Errorf("%s at %s, want %s", id, got, want)
+		}
+	}
+}
+
+func TestFireLoopTripsLatchesAndResets(t *testing.T) {
+	f := newFixture(t, nil)
+	if err := f.setAll(16); err != nil {
+		t.Fatal(err)
+	}
+	allAt(t, f, "16A/true")
+	f.check()
+	if f.w.Latched() {
+		t.Fatal("latched while healthy")
+	}
+
+	f.open(loop)
+	f.check()
+	allAt(t, f, "0A/false")
+	st := f.w.Status()
+	if !st.Latched || st.Cause != CauseFireLoop || !st.TrippedAt.Equal(t0) {
+		t.Fatalf("status = %+v", st)
+	}
+	if err := f.setAll(10); !errors.Is(err, ErrBlocked) {
+		t.Errorf("raise while latched: %v, want ErrBlocked", err)
+	}
+	if err := f.w.SetCurrentMA(f.ctx, "cp-1", 0); err != nil {
+		t.Errorf("0 A while latched: %v", err)
+	}
+	allAt(t, f, "0A/false")
+
+	// Refused while the loop is still open.
+	if err := f.w.Reset("alice", "drill over", f.clk.Now()); !errors.Is(err, ErrAlarmPresent) {
+		t.Errorf("reset with loop open: %v, want ErrAlarmPresent", err)
+	}
+	if err := f.w.Reset("", "", f.clk.Now()); err == nil {
+		t.Error("reset without who/why accepted")
+	}
+	// The loop closes: still latched until someone resets.
+	f.clk.Advance(time.Second)
+	f.contacts(healthy)
+	f.check()
+	if !f.w.Latched() {
+		t.Fatal("latch released by itself")
+	}
+	if err := f.w.Reset("alice", "drill over", f.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	st = f.w.Status()
+	if st.Latched || st.LastReset == nil || st.LastReset.Who != "alice" || st.LastReset.Why != "drill over" ||
+		st.LastReset.Cause != CauseFireLoop || !st.LastReset.At.Equal(t0.Add(time.Second)) {
+		t.Errorf("after reset: %+v / %+v", st, st.LastReset)
+	}
+	if err := f.w.Reset("bob", "again", f.clk.Now()); !errors.Is(err, ErrNotLatched) {
+		t.Errorf("second reset: %v", err)
+	}
+	if err := f.setAll(16); err != nil {
+		t.Errorf("raise after reset: %v", err)
+	}
+	allAt(t, f, "16A/true")
+	k := f.kinds()
+	for _, want := range []EventKind{EventTrip, EventCutDone, EventResetRefused, EventReset} {
+		if !slices.Contains(k, want) {
+			t.Errorf("events %v lack %s", k, want)
+		}
+	}
+}
+
+func TestWireBreakTrips(t *testing.T) {
+	f := newFixture(t, nil)
+	// A broken wire opens the loop as well: the cause is the wire break.
+	f.contacts(site.Contacts{Closed: healthy.Closed &^ (1<<loop | 1<<superv), N: 4})
+	f.check()
+	if st := f.w.Status(); !st.Latched || st.Cause != CauseWireBreak {
+		t.Fatalf("status = %+v", st)
+	}
+	allAt(t, f, "0A/false")
+}
+
+func TestUnreadableModuleTrips(t *testing.T) {
+	f := newFixture(t, nil)
+	f.clk.Advance(300 * time.Millisecond)
+	f.check()
+	if f.w.Latched() {
+		t.Fatal("tripped at exactly OfflineAfter")
+	}
+	f.clk.Advance(time.Millisecond)
+	f.check()
+	if st := f.w.Status(); !st.Latched || st.Cause != CauseDIOffline {
+		t.Fatalf("status = %+v", st)
+	}
+	allAt(t, f, "0A/false")
+	// Reset refused while the module stays silent.
+	if err := f.w.Reset("alice", "module replaced", f.clk.Now()); !errors.Is(err, ErrAlarmPresent) {
+		t.Errorf("reset: %v", err)
+	}
+	f.contacts(healthy)
+	if err := f.w.Reset("alice", "module replaced", f.clk.Now()); err != nil {
+		t.Errorf("reset: %v", err)
+	}
+}
+
+func TestNeverReadModuleTripsAfterGrace(t *testing.T) {
+	f := newFixture(t, nil)
+	f.state = site.New([]site.Spec{{ID: "di", Interval: 100 * time.Millisecond}})
+	f.w.state = f.state
+	f.check()
+	if f.w.Latched() {
+		t.Fatal("tripped before the first read was due")
+	}
+	f.clk.Advance(301 * time.Millisecond)
+	f.check()
+	if !f.w.Latched() {
+		t.Fatal("a DI module never read did not trip")
+	}
+}
+
+func TestMissingInputTrips(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.FireLoop.Input = 40 })
+	f.check()
+	if st := f.w.Status(); !st.Latched || st.Cause != CauseDIOffline {
+		t.Fatalf("status = %+v", st)
+	}
+}
+
+// TestCutsAreParallel holds every charger's write until all of them have
+// started one: only a parallel fan-out gets there.
+func TestCutsAreParallel(t *testing.T) {
+	f := newFixture(t, nil)
+	entered := make(chan struct{}, 100)
+	var releases []func()
+	for _, c := range f.chargers {
+		c.OnEnter = func() { entered <- struct{}{} }
+		releases = append(releases, c.Hold())
+	}
+	f.open(loop)
+	f.w.Check(f.ctx, f.clk.Now())
+	for range f.chargers {
+		select {
+		case <-entered:
+		case <-f.ctx.Done():
+			t.Fatal("cuts are not issued in parallel")
+		}
+	}
+	for _, r := range releases {
+		r()
+	}
+	f.w.wg.Wait()
+	allAt(t, f, "0A/false")
+}
+
+// TestCutLandsAfterControlsWrite: a raise in flight when the alarm comes is
+// overwritten by the cut, never the other way round.
+func TestCutLandsAfterControlsWrite(t *testing.T) {
+	f := newFixture(t, nil)
+	ch := f.chargers["cp-1"]
+	entered := make(chan struct{}, 10)
+	ch.OnEnter = func() { entered <- struct{}{} }
+	release := ch.Hold()
+	done := make(chan error, 1)
+	go func() { done <- f.w.SetCurrentMA(f.ctx, "cp-1", 32000) }()
+	<-entered // control's enable write is in flight, holding the point's gate
+	f.open(loop)
+	f.w.Check(f.ctx, f.clk.Now())
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	f.w.wg.Wait()
+	if a, on := ch.Current(); a != 0 || on {
+		t.Errorf("cp-1 at %d A enabled=%v, want 0 A disabled", a, on)
+	}
+	w := ch.Writes()
+	if last := w[len(w)-1]; last.What != "enable" || last.Value != 0 {
+		t.Errorf("last write %+v, want the cut's disable; all: %+v", last, w)
+	}
+}
+
+func TestFailedCutIsRetried(t *testing.T) {
+	f := newFixture(t, nil)
+	ch := f.chargers["cp-2"]
+	ch.SetWriteErr(drivers.ErrTimeout)
+	f.open(loop)
+	f.check()
+	if !slices.Contains(f.kinds(), EventCutFailed) {
+		t.Fatalf("events = %v", f.kinds())
+	}
+	// Second failure at 1 s: the next try waits 2 s.
+	f.clk.Advance(time.Second)
+	f.check()
+	n := len(f.kinds())
+	f.clk.Advance(1500 * time.Millisecond)
+	f.check()
+	if len(f.kinds()) != n {
+		t.Fatalf("retried 1.5 s after the second failure: %v", f.kinds()[n:])
+	}
+	ch.SetWriteErr(nil)
+	ch.Seed(16, true)
+	f.clk.Advance(400 * time.Millisecond)
+	f.check()
+	if a, _ := ch.Current(); a != 16 {
+		t.Fatal("retried before the backoff ran out")
+	}
+	f.clk.Advance(100 * time.Millisecond)
+	f.check()
+	if a, on := ch.Current(); a != 0 || on {
+		t.Errorf("cp-2 after retry: %d A %v", a, on)
+	}
+}
+
+func TestSPDStopsItsDistributionOnly(t *testing.T) {
+	f := newFixture(t, nil)
+	if err := f.setAll(16); err != nil {
+		t.Fatal(err)
+	}
+	f.open(spd1)
+	f.check()
+	got := f.currents()
+	want := map[string]string{"cp-1": "0A/false", "cp-2": "0A/false", "cp-3": "0A/false", "cp-4": "16A/true"}
+	for id := range want {
+		if got[id] != want[id] {
+			t.Errorf("%s: %s, want %s", id, got[id], want[id])
+		}
+	}
+	if f.w.Latched() {
+		t.Error("an SPD trip set the fire latch")
+	}
+	if err := f.w.SetCurrentMA(f.ctx, "cp-1", 10000); !errors.Is(err, ErrBlocked) {
+		t.Errorf("raise below tripped SPD: %v", err)
+	}
+	if err := f.w.SetCurrentMA(f.ctx, "cp-4", 10000); err != nil {
+		t.Errorf("raise elsewhere: %v", err)
+	}
+	if st := f.w.Status(); !slices.Equal(st.SPDTripped, []string{"ud-1"}) {
+		t.Errorf("SPDTripped = %v", st.SPDTripped)
+	}
+	f.contacts(healthy)
+	f.check()
+	if r := f.w.Blocked("cp-1"); r != "" {
+		t.Errorf("cp-1 still blocked by %q", r)
+	}
+	k := f.kinds()
+	if !slices.Contains(k, EventSPDTripped) || !slices.Contains(k, EventSPDCleared) {
+		t.Errorf("events = %v", k)
+	}
+}
+
+func TestTemperatureStopAndHysteresis(t *testing.T) {
+	f := newFixture(t, nil)
+	if err := f.setAll(16); err != nil {
+		t.Fatal(err)
+	}
+	f.state.PutTemperature("t1", f.clk.Now(), 420)
+	f.state.PutTemperature("t2", f.clk.Now(), 300)
+	f.check()
+	if temps := f.w.Temperatures(); len(temps) != 1 || temps[0].Node != "c-2" || temps[0].DeciC != 420 {
+		t.Errorf("Temperatures = %+v", temps)
+	}
+	f.state.PutTemperature("t2", f.clk.Now(), 551)
+	f.check()
+	if a, on := f.chargers["cp-3"].Current(); a != 0 || on {
+		t.Errorf("cp-3 at %d A over temperature", a)
+	}
+	if a, _ := f.chargers["cp-1"].Current(); a != 16 {
+		t.Errorf("cp-1 (another circuit) cut: %d A", a)
+	}
+	f.state.PutTemperature("t2", f.clk.Now(), 510) // above stop − hysteresis
+	f.check()
+	if f.w.Blocked("cp-3") == "" {
+		t.Error("released within the hysteresis")
+	}
+	f.state.PutTemperature("t2", f.clk.Now(), 499)
+	f.check()
+	if r := f.w.Blocked("cp-3"); r != "" {
+		t.Errorf("still blocked: %s", r)
+	}
+	// Sensors going stale: no temperature, an event after the start grace.
+	f.clk.Advance(2 * time.Minute)
+	f.contacts(healthy)
+	f.check()
+	if st := f.w.Status(); !slices.Equal(st.NoSensor, []string{"c-2"}) || len(f.w.Temperatures()) != 0 {
+		t.Errorf("status = %+v", st)
+	}
+	if !slices.Contains(f.kinds(), EventSensorOffline) {
+		t.Errorf("events = %v", f.kinds())
+	}
+}
+
+func TestStateFileKeepsLatchAndAudit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "safety.json")
+	f := newFixture(t, func(c *Config) { c.StateFile = path })
+	f.open(loop)
+	f.check()
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), `"latched": true`) || !strings.Contains(string(b), string(CauseFireLoop)) {
+		t.Fatalf("state file after trip: %s, %v", b, err)
+	}
+
+	// A restart comes up latched and cuts at once.
+	g := newFixture(t, func(c *Config) { c.StateFile = path })
+	for _, c := range g.chargers {
+		c.Seed(16, true)
+	}
+	if !g.w.Latched() {
+		t.Fatal("restart forgot the latch")
+	}
+	ctx, cancel := context.WithCancel(g.ctx)
+	done := make(chan error, 1)
+	go func() { done <- g.w.Run(ctx) }()
+	if err := g.clk.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-done // Run waits for its cuts
+	allAt(t, g, "0A/false")
+
+	if err := g.w.Reset("carol", "fire brigade gave the all-clear", g.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(path)
+	for _, want := range []string{`"latched": false`, `"who": "carol"`, `"why": "fire brigade gave the all-clear"`, `"cause": "fire-loop-open"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("state file lacks %s:\n%s", want, b)
+		}
+	}
+	h := newFixture(t, func(c *Config) { c.StateFile = path })
+	if h.w.Latched() || h.w.Status().LastReset.Who != "carol" {
+		t.Errorf("after reload: %+v", h.w.Status())
+	}
+}
+
+func TestCorruptStateFileComesUpLatched(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "safety.json")
+	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, func(c *Config) { c.StateFile = path })
+	if st := f.w.Status(); !st.Latched || st.Cause != CauseRestart {
+		t.Errorf("status = %+v", st)
+	}
+}
+
+func TestUnstorableResetKeepsLatch(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "safety.json")
+	f := newFixture(t, func(c *Config) { c.StateFile = path })
+	f.open(loop)
+	f.check()
+	f.contacts(healthy)
+	if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o700) })
+	if os.Getuid() == 0 {
+		// root writes anywhere: point the file into a missing directory instead.
+		f.w.cfg.StateFile = filepath.Join(dir, "missing", "safety.json")
+	}
+	if err := f.w.Reset("alice", "test", f.clk.Now()); err == nil {
+		t.Fatal("reset accepted though it could not be stored")
+	}
+	if !f.w.Latched() {
+		t.Error("latch released without an audit record")
+	}
+}
+
+// TestRunWakesOnContacts drives the watcher through Run: Wake makes it look
+// at once, without waiting for the 100 ms tick.
+func TestRunWakesOnContacts(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx, cancel := context.WithCancel(f.ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if err := f.clk.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	cut := make(chan struct{}, 10)
+	for _, c := range f.chargers {
+		c.OnWrite = func(w sitetest.Write) {
+			if w.What == "enable" && w.Value == 0 {
+				cut <- struct{}{}
+			}
+		}
+	}
+	f.open(loop)
+	if !f.w.IsDI("di") {
+		t.Fatal("IsDI(di) = false")
+	}
+	f.w.Wake()
+	for range f.chargers {
+		select {
+		case <-cut:
+		case <-ctx.Done():
+			t.Fatal("Wake did not lead to a cut")
+		}
+	}
+}
