@@ -1,0 +1,589 @@
+// Package sqlite implements store.Store on an embedded SQLite database
+// (modernc.org/sqlite, no cgo): the default store of `make run` and of a
+// single-process central.
+//
+// The database runs in WAL mode with synchronous=FULL: every commit fsyncs
+// the WAL. With NORMAL a commit survives a crash of the process but the last
+// commits may be lost on power failure or an OS crash; central acks a seq to
+// the edge right after the commit and the edge then deletes the batch, so a
+// lost commit would be lost meter data. Group commit (many batches per
+// transaction) pays for the one fsync per group. busy_timeout is 10 s.
+//
+// One connection writes (transactions BEGIN IMMEDIATE, so two writers never
+// deadlock on a lock upgrade); a small pool of read-only connections reads
+// beside it, which WAL allows.
+package sqlite
+
+import (
+	"context"
+	"crypto/ed25519"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/parkgrid/parkgrid/central/store"
+	"github.com/parkgrid/parkgrid/edge/reading"
+)
+
+// Options tune Open. The zero value is usable.
+type Options struct {
+	Logger *slog.Logger     // nil: discard
+	Now    func() time.Time // nil: time.Now
+}
+
+// Store is a store.Store on SQLite.
+type Store struct {
+	w   *sql.DB // one connection, writes
+	r   *sql.DB // read-only connections
+	now func() time.Time
+	log *slog.Logger
+}
+
+var _ store.Store = (*Store)(nil)
+
+const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
+
+// Open opens (creating if needed) the database file at path, applies pending
+// migrations and returns the store.
+func Open(ctx context.Context, path string, opt Options) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, ":memory:") {
+		return nil, fmt.Errorf("sqlite: path %q: %w: need a file path without '?' or '#'", path, store.ErrInvalid)
+	}
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s := &Store{w: w, now: opt.Now, log: opt.Logger}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	// Readers open after the schema exists; WAL mode is persistent.
+	r, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	s.r = r
+	if err := r.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	var errR error
+	if s.r != nil {
+		errR = s.r.Close()
+	}
+	return errors.Join(s.w.Close(), errR)
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := store.Migrations(store.DialectSQLite)
+	if err != nil {
+		return err
+	}
+	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: one migrating process at a time
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		return fmt.Errorf("sqlite: migrate: schema_migrations: %w", err)
+	}
+	var have int
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return fmt.Errorf("sqlite: migrate: read version: %w", err)
+	}
+	if have > len(ms) {
+		return fmt.Errorf("sqlite: migrate: database is at schema version %d, this build knows up to %d", have, len(ms))
+	}
+	for _, m := range ms[have:] {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("sqlite: migration %04d_%s: %w", m.Version, m.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			m.Version, m.Name, micros(s.now())); err != nil {
+			return fmt.Errorf("sqlite: migration %04d_%s: record: %w", m.Version, m.Name, err)
+		}
+		s.log.Info("applied migration", "version", m.Version, "name", m.Name)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: migrate: commit: %w", err)
+	}
+	return nil
+}
+
+// SaveBatch implements store.Store.
+func (s *Store) SaveBatch(ctx context.Context, gateway string, seq uint64, batch reading.Batch, raw []byte) (bool, error) {
+	return store.SaveOne(ctx, s, gateway, seq, batch, raw)
+}
+
+// SaveBatches implements store.Store.
+func (s *Store) SaveBatches(ctx context.Context, items []store.Item) ([]store.Outcome, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
+	plan, err := store.NewPlan(items)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: save %d batches: begin: %w", len(items), err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	written, err := s.saveTx(ctx, tx, plan)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: save %d batches: %w", len(items), err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlite: save %d batches: commit: %w", len(items), err)
+	}
+	return plan.Outcomes(written)
+}
+
+type stmts struct {
+	batch, hash, reading, snap, event *sql.Stmt
+}
+
+func (s *Store) prepare(ctx context.Context, tx *sql.Tx) (*stmts, error) {
+	var st stmts
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&st.batch, `INSERT INTO batches (gateway, seq, site, version, sent_at, received_at, body, body_sha256, sig, readings, events)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gateway, seq) DO NOTHING`},
+		{&st.hash, `SELECT body_sha256 FROM batches WHERE gateway = ? AND seq = ?`},
+		{&st.reading, `INSERT INTO readings (gateway, seq, idx, site, device, point, quantity, value, stale, t, session)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&st.snap, `INSERT INTO snapshots (gateway, seq, idx, site, meter, session, t, ocmf, verified)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&st.event, `INSERT INTO events (gateway, seq, idx, site, t, kind, device, point, message, attrs)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+	} {
+		stmt, err := tx.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+		*p.dst = stmt
+	}
+	return &st, nil
+}
+
+func (s *Store) saveTx(ctx context.Context, tx *sql.Tx, plan *store.Plan) (map[store.Key]store.Written, error) {
+	st, err := s.prepare(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	now := micros(s.now())
+	written := make(map[store.Key]store.Written, len(plan.Write))
+	for _, i := range plan.Write {
+		it := plan.Items[i]
+		k := store.Key{Gateway: it.Gateway, Seq: it.Seq}
+		seq, site := int64(it.Seq), it.Batch.Site
+		res, err := st.batch.ExecContext(ctx, it.Gateway, seq, site, it.Batch.Version, micros(it.Batch.Sent), now,
+			it.Body, plan.Hashes[i][:], it.Sig, len(it.Batch.Readings), len(it.Batch.Events))
+		if err != nil {
+			return nil, fmt.Errorf("insert batch %q seq %d: %w", it.Gateway, it.Seq, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, fmt.Errorf("insert batch %q seq %d: %w", it.Gateway, it.Seq, err)
+		}
+		if n == 0 {
+			var h []byte
+			if err := st.hash.QueryRowContext(ctx, it.Gateway, seq).Scan(&h); err != nil {
+				return nil, fmt.Errorf("stored hash of %q seq %d: %w", it.Gateway, it.Seq, err)
+			}
+			var w store.Written
+			copy(w.Hash[:], h)
+			written[k] = w
+			continue
+		}
+		written[k] = store.Written{Inserted: true, Hash: plan.Hashes[i]}
+		for x, r := range it.Batch.Readings {
+			if _, err := st.reading.ExecContext(ctx, it.Gateway, seq, x, site, r.Device, r.Point, r.Quantity,
+				r.Value, r.Stale, micros(r.Time), r.Session); err != nil {
+				return nil, fmt.Errorf("insert reading %d of %q seq %d: %w", x, it.Gateway, it.Seq, err)
+			}
+			if r.OCMF != "" {
+				if _, err := st.snap.ExecContext(ctx, it.Gateway, seq, x, site, r.Device, r.Session, micros(r.Time),
+					r.OCMF, it.OCMFVerified); err != nil {
+					return nil, fmt.Errorf("insert snapshot %d of %q seq %d: %w", x, it.Gateway, it.Seq, err)
+				}
+			}
+		}
+		for x, e := range it.Batch.Events {
+			var attrs any
+			if len(e.Attrs) > 0 {
+				b, err := json.Marshal(e.Attrs)
+				if err != nil {
+					return nil, fmt.Errorf("event attrs of %q seq %d: %w", it.Gateway, it.Seq, err)
+				}
+				attrs = string(b)
+			}
+			if _, err := st.event.ExecContext(ctx, it.Gateway, seq, x, site, micros(e.Time), e.Kind, e.Device, e.Point,
+				e.Message, attrs); err != nil {
+				return nil, fmt.Errorf("insert event %d of %q seq %d: %w", x, it.Gateway, it.Seq, err)
+			}
+		}
+	}
+	for _, g := range plan.Gateways {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO gateway_seq (gateway, contiguous) VALUES (?, 0) ON CONFLICT DO NOTHING`, g); err != nil {
+			return nil, fmt.Errorf("gateway_seq %q: %w", g, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE gateway_seq AS gs SET contiguous = (
+				SELECT coalesce(max(t.seq), gs.contiguous) FROM (
+					SELECT b.seq, b.seq - row_number() OVER (ORDER BY b.seq) AS d
+					FROM batches b WHERE b.gateway = gs.gateway AND b.seq > gs.contiguous) t
+				WHERE t.d = gs.contiguous)
+			WHERE gs.gateway = ?`, g); err != nil {
+			return nil, fmt.Errorf("advance gateway_seq %q: %w", g, err)
+		}
+	}
+	return written, nil
+}
+
+// HighestContiguousSeq implements store.Store.
+func (s *Store) HighestContiguousSeq(ctx context.Context, gateway string) (uint64, error) {
+	var n int64
+	err := s.r.QueryRowContext(ctx, `SELECT contiguous FROM gateway_seq WHERE gateway = ?`, gateway).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: contiguous seq of %q: %w", gateway, err)
+	}
+	return uint64(n), nil
+}
+
+// Batch implements store.Store.
+func (s *Store) Batch(ctx context.Context, gateway string, seq uint64) (store.StoredBatch, error) {
+	if seq > math.MaxInt64 {
+		return store.StoredBatch{}, fmt.Errorf("sqlite: batch %q seq %d: %w", gateway, seq, store.ErrNotFound)
+	}
+	var (
+		b            store.StoredBatch
+		q, sent, rcv int64
+		h            []byte
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT gateway, seq, site, version, sent_at, received_at, body, body_sha256, sig, readings, events
+		FROM batches WHERE gateway = ? AND seq = ?`, gateway, int64(seq)).
+		Scan(&b.Gateway, &q, &b.Site, &b.Version, &sent, &rcv, &b.Body, &h, &b.Sig, &b.Readings, &b.Events)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.StoredBatch{}, fmt.Errorf("sqlite: batch %q seq %d: %w", gateway, seq, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.StoredBatch{}, fmt.Errorf("sqlite: batch %q seq %d: %w", gateway, seq, err)
+	}
+	b.Seq, b.Sent, b.Received = uint64(q), fromMicros(sent), fromMicros(rcv)
+	copy(b.BodySHA256[:], h)
+	return b, nil
+}
+
+// where builds a WHERE clause from equality conditions and time bounds.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) eq(col, v string) {
+	if v != "" {
+		w.args = append(w.args, v)
+		w.conds = append(w.conds, col+" = ?")
+	}
+}
+
+func (w *where) cmp(col, op string, t time.Time) {
+	if !t.IsZero() {
+		w.args = append(w.args, micros(t))
+		w.conds = append(w.conds, col+" "+op+" ?")
+	}
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+func readingWhere(f store.ReadingFilter) *where {
+	w := &where{}
+	w.eq("r.gateway", f.Gateway)
+	w.eq("r.site", f.Site)
+	w.eq("r.device", f.Device)
+	w.eq("r.point", f.Point)
+	w.eq("r.quantity", f.Quantity)
+	w.eq("r.session", f.Session)
+	w.cmp("r.t", ">=", f.From)
+	w.cmp("r.t", "<", f.To)
+	return w
+}
+
+func limit(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return " LIMIT " + strconv.Itoa(n)
+}
+
+// Readings implements store.Store.
+func (s *Store) Readings(ctx context.Context, f store.ReadingFilter) ([]store.StoredReading, error) {
+	w := readingWhere(f)
+	rows, err := s.r.QueryContext(ctx, `SELECT r.gateway, r.seq, r.idx, r.site, r.device, r.point, r.quantity, r.value,
+		r.stale, r.t, r.session, coalesce(sn.ocmf, '')
+		FROM readings r LEFT JOIN snapshots sn ON sn.gateway = r.gateway AND sn.seq = r.seq AND sn.idx = r.idx`+
+		w.String()+` ORDER BY r.gateway, r.seq, r.idx`+limit(f.Limit), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: readings: %w", err)
+	}
+	defer rows.Close()
+	var out []store.StoredReading
+	for rows.Next() {
+		var (
+			r    store.StoredReading
+			q, t int64
+		)
+		if err := rows.Scan(&r.Gateway, &q, &r.Index, &r.Site, &r.Device, &r.Point, &r.Quantity, &r.Value,
+			&r.Stale, &t, &r.Session, &r.OCMF); err != nil {
+			return nil, fmt.Errorf("sqlite: readings: %w", err)
+		}
+		r.Seq, r.Time = uint64(q), fromMicros(t)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: readings: %w", err)
+	}
+	return out, nil
+}
+
+// CountReadings implements store.Store.
+func (s *Store) CountReadings(ctx context.Context, f store.ReadingFilter) (int64, error) {
+	w := readingWhere(f)
+	var n int64
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM readings r`+w.String(), w.args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: count readings: %w", err)
+	}
+	return n, nil
+}
+
+// Snapshots implements store.Store.
+func (s *Store) Snapshots(ctx context.Context, f store.SnapshotFilter) ([]store.Snapshot, error) {
+	w := &where{}
+	w.eq("gateway", f.Gateway)
+	w.eq("site", f.Site)
+	w.eq("meter", f.Meter)
+	w.eq("session", f.Session)
+	rows, err := s.r.QueryContext(ctx, `SELECT gateway, seq, idx, site, meter, session, t, ocmf, verified FROM snapshots`+
+		w.String()+` ORDER BY gateway, seq, idx`+limit(f.Limit), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: snapshots: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Snapshot
+	for rows.Next() {
+		var (
+			sn   store.Snapshot
+			q, t int64
+		)
+		if err := rows.Scan(&sn.Gateway, &q, &sn.Index, &sn.Site, &sn.Meter, &sn.Session, &t, &sn.OCMF, &sn.Verified); err != nil {
+			return nil, fmt.Errorf("sqlite: snapshots: %w", err)
+		}
+		sn.Seq, sn.Time = uint64(q), fromMicros(t)
+		out = append(out, sn)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: snapshots: %w", err)
+	}
+	return out, nil
+}
+
+// Counts implements store.Store.
+func (s *Store) Counts(ctx context.Context) (store.Counts, error) {
+	var c store.Counts
+	err := s.r.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM batches), (SELECT count(*) FROM readings), (SELECT count(*) FROM snapshots),
+		(SELECT count(*) FROM events), (SELECT count(*) FROM rejections)`).
+		Scan(&c.Batches, &c.Readings, &c.Snapshots, &c.Events, &c.Rejections)
+	if err != nil {
+		return store.Counts{}, fmt.Errorf("sqlite: counts: %w", err)
+	}
+	return c, nil
+}
+
+// EnrollGateway implements store.Store.
+func (s *Store) EnrollGateway(ctx context.Context, g store.Gateway) error {
+	if g.ID == "" || g.Site == "" || len(g.PublicKey) != ed25519.PublicKeySize {
+		return fmt.Errorf("sqlite: enroll gateway %q: %w: id, site and a %d-byte Ed25519 key are required",
+			g.ID, store.ErrInvalid, ed25519.PublicKeySize)
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO gateways (id, site, public_key, enrolled_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET site = excluded.site, public_key = excluded.public_key, enrolled_at = excluded.enrolled_at
+		WHERE gateways.site <> excluded.site OR gateways.public_key <> excluded.public_key`,
+		g.ID, g.Site, []byte(g.PublicKey), micros(s.now()))
+	if err != nil {
+		return fmt.Errorf("sqlite: enroll gateway %q: %w", g.ID, err)
+	}
+	return nil
+}
+
+// Gateway implements store.Store.
+func (s *Store) Gateway(ctx context.Context, id string) (store.Gateway, error) {
+	var (
+		g   store.Gateway
+		key []byte
+		t   int64
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT id, site, public_key, enrolled_at FROM gateways WHERE id = ?`, id).
+		Scan(&g.ID, &g.Site, &key, &t)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Gateway{}, fmt.Errorf("gateway %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Gateway{}, fmt.Errorf("sqlite: gateway %q: %w", id, err)
+	}
+	g.PublicKey, g.Enrolled = ed25519.PublicKey(key), fromMicros(t)
+	return g, nil
+}
+
+// GatewayKey implements store.Store.
+func (s *Store) GatewayKey(ctx context.Context, id string) (ed25519.PublicKey, error) {
+	g, err := s.Gateway(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return g.PublicKey, nil
+}
+
+// SetMeterKey implements store.Store.
+func (s *Store) SetMeterKey(ctx context.Context, k store.MeterKey) error {
+	if k.Site == "" || k.Device == "" || k.PublicKey == "" {
+		return fmt.Errorf("sqlite: meter key %s/%s: %w: site, device and key are required", k.Site, k.Device, store.ErrInvalid)
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO meter_keys (site, device, public_key, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (site, device) DO UPDATE SET public_key = excluded.public_key, updated_at = excluded.updated_at
+		WHERE meter_keys.public_key <> excluded.public_key`,
+		k.Site, k.Device, k.PublicKey, micros(s.now()))
+	if err != nil {
+		return fmt.Errorf("sqlite: meter key %s/%s: %w", k.Site, k.Device, err)
+	}
+	return nil
+}
+
+// MeterKey implements store.Store.
+func (s *Store) MeterKey(ctx context.Context, site, device string) (store.MeterKey, error) {
+	var (
+		k store.MeterKey
+		t int64
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT site, device, public_key, updated_at FROM meter_keys WHERE site = ? AND device = ?`,
+		site, device).Scan(&k.Site, &k.Device, &k.PublicKey, &t)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.MeterKey{}, fmt.Errorf("meter key %s/%s: %w", site, device, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.MeterKey{}, fmt.Errorf("sqlite: meter key %s/%s: %w", site, device, err)
+	}
+	k.Updated = fromMicros(t)
+	return k, nil
+}
+
+// RecordRejections implements store.Store.
+func (s *Store) RecordRejections(ctx context.Context, rs []store.Rejection) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: record %d rejections: begin: %w", len(rs), err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO rejections (received_at, topic, gateway, seq, reason, detail, size, sha256, head)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("sqlite: record %d rejections: %w", len(rs), err)
+	}
+	now := s.now()
+	for _, r := range rs {
+		t := r.Received
+		if t.IsZero() {
+			t = now
+		}
+		seq := int64(0)
+		if r.Seq <= math.MaxInt64 {
+			seq = int64(r.Seq)
+		}
+		head := r.Head
+		if head == nil {
+			head = []byte{}
+		}
+		if _, err := stmt.ExecContext(ctx, micros(t), r.Topic, r.Gateway, seq, r.Reason, r.Detail, r.Size, r.SHA256[:], head); err != nil {
+			return fmt.Errorf("sqlite: record rejection: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: record %d rejections: commit: %w", len(rs), err)
+	}
+	return nil
+}
+
+// Rejections implements store.Store.
+func (s *Store) Rejections(ctx context.Context, f store.RejectionFilter) ([]store.Rejection, error) {
+	w := &where{}
+	w.eq("gateway", f.Gateway)
+	w.eq("reason", f.Reason)
+	rows, err := s.r.QueryContext(ctx, `SELECT id, received_at, topic, gateway, seq, reason, detail, size, sha256, head
+		FROM rejections`+w.String()+` ORDER BY id`+limit(f.Limit), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: rejections: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Rejection
+	for rows.Next() {
+		var (
+			r      store.Rejection
+			t, seq int64
+			h      []byte
+		)
+		if err := rows.Scan(&r.ID, &t, &r.Topic, &r.Gateway, &seq, &r.Reason, &r.Detail, &r.Size, &h, &r.Head); err != nil {
+			return nil, fmt.Errorf("sqlite: rejections: %w", err)
+		}
+		r.Received, r.Seq = fromMicros(t), uint64(seq)
+		copy(r.SHA256[:], h)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: rejections: %w", err)
+	}
+	return out, nil
+}
