@@ -227,7 +227,18 @@ func NewRejection(topic, gateway string, seq uint64, reason, detail string, msg 
 	return Rejection{
 		Topic: topic, Gateway: gateway, Seq: seq, Reason: reason, Detail: detail,
 		Size: len(msg), SHA256: sha256.Sum256(msg), Head: append([]byte(nil), head...),
+	}.Clean()
+}
+
+// Clean returns r with its text fields made storable: valid UTF-8 without
+// NUL characters (a refused message may carry anything). Implementations
+// apply it before writing.
+func (r Rejection) Clean() Rejection {
+	clean := func(s string) string {
+		return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 	}
+	r.Topic, r.Gateway, r.Reason, r.Detail = clean(r.Topic), clean(r.Gateway), clean(r.Reason), clean(r.Detail)
+	return r
 }
 
 // CheckItem validates what SaveBatches refuses before any write.
@@ -242,7 +253,34 @@ func CheckItem(it Item) error {
 	case len(it.Body) == 0:
 		return fmt.Errorf("%w: gateway %q seq %d: no body bytes", ErrInvalid, it.Gateway, it.Seq)
 	}
+	if where := nulIn(it.Batch); where != "" {
+		return fmt.Errorf("%w: gateway %q seq %d: %s contains a NUL character, which PostgreSQL text cannot hold", ErrInvalid, it.Gateway, it.Seq, where)
+	}
 	return nil
+}
+
+// nulIn names the first text field of b holding a NUL character, or "".
+func nulIn(b reading.Batch) string {
+	has := func(s string) bool { return strings.IndexByte(s, 0) >= 0 }
+	if has(b.Site) || has(b.Gateway) {
+		return "site or gateway"
+	}
+	for i, r := range b.Readings {
+		if has(r.Device) || has(r.Point) || has(r.Quantity) || has(r.OCMF) || has(r.Session) {
+			return fmt.Sprintf("reading %d", i)
+		}
+	}
+	for i, e := range b.Events {
+		if has(e.Kind) || has(e.Device) || has(e.Point) || has(e.Message) {
+			return fmt.Sprintf("event %d", i)
+		}
+		for k, v := range e.Attrs {
+			if has(k) || has(v) {
+				return fmt.Sprintf("event %d", i)
+			}
+		}
+	}
+	return ""
 }
 
 // Key identifies a batch.

@@ -10,5 +10,4 @@ import (
 
 var errNotYet = errors.New("not available in this build yet")
 
-func runDemo(context.Context, *env, []string) error    { return errNotYet }
-func runCentral(context.Context, *env, []string) error { return errNotYet }
+func runDemo(context.Context, *env, []string) error { return errNotYet }

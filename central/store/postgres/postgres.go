@@ -548,6 +548,7 @@ func (s *Store) RecordRejections(ctx context.Context, rs []store.Rejection) erro
 	now := s.now()
 	rows := make([][]any, len(rs))
 	for i, r := range rs {
+		r = r.Clean()
 		t := r.Received
 		if t.IsZero() {
 			t = now

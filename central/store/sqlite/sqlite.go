@@ -535,6 +535,7 @@ func (s *Store) RecordRejections(ctx context.Context, rs []store.Rejection) erro
 	}
 	now := s.now()
 	for _, r := range rs {
+		r = r.Clean()
 		t := r.Received
 		if t.IsZero() {
 			t = now

@@ -219,6 +219,16 @@ func testSaveBatchesAtomic(t *testing.T, s store.Store) {
 		}()},
 		{"no body", func() store.Item { it := item("gw-1", "site-a", 2, 1); it.Body = nil; return it }()},
 		{"no site", func() store.Item { it := item("gw-1", "", 2, 1); return it }()},
+		{"NUL in a device", func() store.Item {
+			it := item("gw-1", "site-a", 2, 1)
+			it.Batch.Readings[0].Device = "m\x00"
+			return it
+		}()},
+		{"NUL in an event attribute", func() store.Item {
+			it := item("gw-1", "site-a", 2, 1)
+			it.Batch.Events = []reading.Event{{Kind: "k", Attrs: map[string]string{"a": "\x00"}}}
+			return it
+		}()},
 	}
 	for _, b := range bad {
 		if _, err := s.SaveBatches(ctx(t), []store.Item{good, b.it}); !errors.Is(err, store.ErrInvalid) {
@@ -456,6 +466,7 @@ func testRejections(t *testing.T, s store.Store) {
 		store.NewRejection("parkgrid/v1/site-a/up/batch", "gw-1", 3, "signature", "gateway signature does not verify", []byte("{...}")),
 		store.NewRejection("parkgrid/v1/site-a/up/batch", "", 0, "oversized", "too big", big),
 		store.NewRejection("parkgrid/v1/site-a/up/batch", "gw-1", 1<<63, "conflict", "", []byte("x")),
+		{Topic: "t", Gateway: "gw\x00\xff", Reason: "malformed", Detail: "bad \xff\x00 bytes"},
 	}
 	if err := s.RecordRejections(ctx(t), rs); err != nil {
 		t.Fatal(err)
@@ -468,6 +479,10 @@ func testRejections(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	rs[2].Seq = 0 // beyond the stored range: kept as unknown
+	rs[3] = rs[3].Clean()
+	if rs[3].Gateway != "gw\uFFFD\uFFFD" || rs[3].Detail != "bad \uFFFD\uFFFD bytes" {
+		t.Errorf("Clean: gateway %q, detail %q", rs[3].Gateway, rs[3].Detail)
+	}
 	if diff := cmp.Diff(rs, got, cmpopts.IgnoreFields(store.Rejection{}, "ID", "Received"), cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("rejections (-want +got):\n%s", diff)
 	}
@@ -480,6 +495,7 @@ func testRejections(t *testing.T, s store.Store) {
 	}{
 		{store.RejectionFilter{Gateway: "gw-1"}, 2},
 		{store.RejectionFilter{Reason: "oversized"}, 1},
+		{store.RejectionFilter{Reason: "malformed"}, 1},
 		{store.RejectionFilter{Gateway: "gw-1", Reason: "oversized"}, 0},
 		{store.RejectionFilter{Limit: 1}, 1},
 	} {
