@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	centralconfig "github.com/parkgrid/parkgrid/central/config"
+	"github.com/parkgrid/parkgrid/central/store"
+)
+
+// sessionMeterKey finds, in central's store, the enrolled public key of the
+// meter that signed the snapshots of a stored session.
+func sessionMeterKey(ctx context.Context, cfgPath, session string) (string, error) {
+	cfg, err := centralconfig.Load(cfgPath)
+	if err != nil {
+		return "", err
+	}
+	st, err := openCentralStore(ctx, cfg.Store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	snaps, err := st.Snapshots(ctx, store.SnapshotFilter{Session: session, Limit: 1})
+	if err != nil {
+		return "", fmt.Errorf("--session %s: %w", session, err)
+	}
+	if len(snaps) == 0 {
+		return "", fmt.Errorf("--session %s: no stored snapshot belongs to this session", session)
+	}
+	k, err := st.MeterKey(ctx, snaps[0].Site, snaps[0].Meter)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("--session %s: meter %s of site %s has no enrolled key", session, snaps[0].Meter, snaps[0].Site)
+	}
+	if err != nil {
+		return "", fmt.Errorf("--session %s: %w", session, err)
+	}
+	return k.PublicKey, nil
+}
