@@ -6,8 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"sync"
 	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parkgrid/parkgrid/drivers/diinput"
 	"github.com/parkgrid/parkgrid/drivers/eichrecht"
@@ -18,9 +23,12 @@ import (
 	"github.com/parkgrid/parkgrid/edge/clock"
 	"github.com/parkgrid/parkgrid/edge/config"
 	"github.com/parkgrid/parkgrid/edge/control"
+	"github.com/parkgrid/parkgrid/edge/emsapi"
+	"github.com/parkgrid/parkgrid/edge/metrics"
 	"github.com/parkgrid/parkgrid/edge/poll"
 	"github.com/parkgrid/parkgrid/edge/safety"
 	"github.com/parkgrid/parkgrid/edge/site"
+	"github.com/parkgrid/parkgrid/edge/tsdb"
 )
 
 // runEdge is `parkgrid edge --config site.yaml`: the edge daemon of one car
@@ -67,13 +75,28 @@ func runEdge(ctx context.Context, e *env, args []string) error {
 type edgeOptions struct {
 	clock clock.Clock  // nil: the wall clock
 	log   *slog.Logger // nil: discard
-	// Hooks for the uplink, the EMS API and metrics (the lead wires them):
-	// each is called on the goroutine that produced the event and must not
-	// block.
+	// Hooks for callers (tests, the demo): each is called on the goroutine
+	// that produced the event and must not block. The EMS API, uplink and
+	// metrics are wired by newEdgeDaemon itself.
 	onDeviceEvent func(poll.Event)
 	onSafetyEvent func(safety.Event)
 	onStep        func(now time.Time, took time.Duration)
+
+	// Overrides of the site file for in-process callers (demo, tests), so
+	// they need not edit YAML. "" keeps the file's value; "off" switches
+	// the part off.
+	restListen   string // ems.rest.listen, e.g. "127.0.0.1:0" for a free port (see RESTAddr)
+	emsBroker    string // ems.mqtt.broker, e.g. "tcp://127.0.0.1:1884"
+	uplinkBroker string // uplink.broker; enables the uplink even without an uplink: section
+	uplinkKey    string // uplink.key (gateway Ed25519 private key file)
+	uplinkOutbox string // uplink.outbox (directory)
+	// registry receives the edge's metrics (nil: a new one); /metrics
+	// serves it.
+	registry *prometheus.Registry
 }
+
+// off is the override value that switches a part off.
+const off = "off"
 
 // edgeDaemon is one car park's edge, built from its site file. The EMS
 // API, the uplink and metrics attach to State, Safety and Control.
@@ -86,6 +109,21 @@ type edgeDaemon struct {
 	pollers []*poll.Poller
 	safety  *safety.Watcher
 	control *control.Loop
+
+	alarms  edgeAlarms   // the daemon's own alarms (uplink), beside safety's
+	ems     *emsAdapter  // the EMS API's Source, Controller and ConfigView
+	router  *gin.Engine  // REST API and /metrics; nil without ems.rest
+	listen  string       // where router is served
+	mqtt    *emsapi.MQTT // nil without ems.mqtt
+	uplink  *edgeUplink  // nil without uplink
+	reg     *prometheus.Registry
+	metrics *metrics.Metrics
+	influx  *tsdb.Writer  // nil without influx
+	stepped chan struct{} // control steps, for the InfluxDB feeder (cap 1)
+
+	restReady chan struct{} // closed once the REST API listens (or will not)
+	restAddr  string        // set before restReady is closed; "" if none
+	ready     chan struct{} // closed once run has started every worker
 }
 
 // State is the live site state (latest samples, device health).
@@ -103,6 +141,43 @@ func (d *edgeDaemon) Buses() []*modbus.Bus { return d.buses }
 // Pollers are the pollers, one per bus, for metrics (Stats).
 func (d *edgeDaemon) Pollers() []*poll.Poller { return d.pollers }
 
+// Registry holds the edge's metrics (served on /metrics).
+func (d *edgeDaemon) Registry() *prometheus.Registry { return d.reg }
+
+// Alarms are the alarms the EMS API reports (safety's and the uplink's).
+func (d *edgeDaemon) Alarms() []emsapi.Alarm { return d.ems.Alarms() }
+
+// UplinkRunning reports whether the uplink to central started (false
+// without an uplink section, or when it could not start: see Alarms).
+func (d *edgeDaemon) UplinkRunning() bool { return d.uplink.started() }
+
+// RESTAddr waits until run has bound the REST API and returns its address
+// (host:port; useful with the "127.0.0.1:0" override), or "" when the site
+// has no REST API or it failed to bind. It returns ctx's error if ctx ends
+// first.
+func (d *edgeDaemon) RESTAddr(ctx context.Context) (string, error) {
+	select {
+	case <-d.restReady:
+		return d.restAddr, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// Ready waits until run has opened the uplink (or given up on it) and
+// started every worker, so UplinkRunning and Alarms tell the outcome.
+func (d *edgeDaemon) Ready(ctx context.Context) error {
+	select {
+	case <-d.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ginMode sets Gin's process-wide mode once, before the first router.
+var ginMode sync.Once
+
 // newEdgeDaemon builds everything from the site file; it dials nothing.
 func newEdgeDaemon(cfg *config.Site, opt edgeOptions) (*edgeDaemon, error) {
 	log := opt.log
@@ -110,7 +185,9 @@ func newEdgeDaemon(cfg *config.Site, opt edgeOptions) (*edgeDaemon, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("site", cfg.ID)
-	d := &edgeDaemon{site: cfg, log: log, clk: clock.OrReal(opt.clock)}
+	d := &edgeDaemon{site: cfg, log: log, clk: clock.OrReal(opt.clock), restReady: make(chan struct{}), ready: make(chan struct{}), stepped: make(chan struct{}, 1)}
+	var snapMeters []snapshotMeter
+	eichrechtOf := map[string]*eichrecht.Meter{}
 
 	// DI modules read as many SPD contacts as the highest input in use.
 	spds := map[string]int{}
@@ -148,7 +225,9 @@ func newEdgeDaemon(cfg *config.Site, opt edgeOptions) (*edgeDaemon, error) {
 			case config.SDM630:
 				pd.Meter = sdm630.New(dev.ID, bus, unit)
 			case config.Eichrecht:
-				pd.Meter = eichrecht.New(dev.ID, bus, unit, eichrecht.Options{})
+				m := eichrecht.New(dev.ID, bus, unit, eichrecht.Options{})
+				eichrechtOf[dev.ID] = m
+				pd.Meter = m
 			case config.Phoenix:
 				c := phoenix.New(dev.ID, bus, unit)
 				controllers[dev.ID] = c
@@ -175,6 +254,9 @@ func newEdgeDaemon(cfg *config.Site, opt edgeOptions) (*edgeDaemon, error) {
 	for _, cp := range cfg.ChargePoints {
 		chargers[cp.ID] = controllers[cp.Controller]
 		failsafe[cp.ID] = controllers[cp.Controller]
+		if m, ok := eichrechtOf[cp.Meter]; ok {
+			snapMeters = append(snapMeters, snapshotMeter{point: cp.ID, device: cp.Meter, m: m})
+		}
 	}
 	scfg, err := safety.ConfigFrom(cfg, chargers)
 	if err != nil {
@@ -183,7 +265,11 @@ func newEdgeDaemon(cfg *config.Site, opt edgeOptions) (*edgeDaemon, error) {
 	if d.safety, err = safety.New(scfg, d.state, d.clk, log); err != nil {
 		return nil, err
 	}
+	if ucfg := (uplinkOverrides{broker: opt.uplinkBroker, key: opt.uplinkKey, outbox: opt.uplinkOutbox}).apply(cfg.Uplink); ucfg != nil && ucfg.Broker != off {
+		d.uplink = newEdgeUplink(d, *ucfg, snapMeters)
+	}
 	d.safety.OnEvent = func(ev safety.Event) {
+		d.uplink.onSafetyEvent(ev)
 		if opt.onSafetyEvent != nil {
 			opt.onSafetyEvent(ev)
 		}
@@ -191,7 +277,21 @@ func newEdgeDaemon(cfg *config.Site, opt edgeOptions) (*edgeDaemon, error) {
 	if d.control, err = control.New(control.ConfigFrom(cfg, failsafe), d.state, d.safety, d.safety, d.clk, log); err != nil {
 		return nil, err
 	}
-	d.control.OnStep = opt.onStep
+	if err := d.wireAPIs(cfg, opt); err != nil {
+		return nil, fmt.Errorf("site %q: %w", cfg.ID, err)
+	}
+	interval := cfg.Control.Interval
+	d.control.OnStep = func(now time.Time, took time.Duration) {
+		d.metrics.ObserveLoop(took, interval)
+		d.uplink.onStep()
+		select {
+		case d.stepped <- struct{}{}:
+		default:
+		}
+		if opt.onStep != nil {
+			opt.onStep(now, took)
+		}
+	}
 
 	onPoll := func(device string, _ time.Time, _ error) {
 		if d.safety.IsDI(device) {
@@ -199,6 +299,7 @@ func newEdgeDaemon(cfg *config.Site, opt edgeOptions) (*edgeDaemon, error) {
 		}
 	}
 	onEvent := func(ev poll.Event) {
+		d.uplink.onDeviceEvent(ev)
 		if opt.onDeviceEvent != nil {
 			opt.onDeviceEvent(ev)
 		}
@@ -213,11 +314,79 @@ func newEdgeDaemon(cfg *config.Site, opt edgeOptions) (*edgeDaemon, error) {
 	return d, nil
 }
 
+// wireAPIs builds the EMS API (REST, MQTT), metrics and the InfluxDB
+// writer from the site file and opt's overrides. It does no I/O.
+func (d *edgeDaemon) wireAPIs(cfg *config.Site, opt edgeOptions) error {
+	d.ems = &emsAdapter{d: d}
+	if d.uplink != nil {
+		d.ems.onLimit = d.uplink.onLimit
+	}
+	d.reg = opt.registry
+	if d.reg == nil {
+		d.reg = prometheus.NewRegistry()
+	}
+	var err error
+	if d.metrics, err = newEdgeMetrics(d, d.reg); err != nil {
+		return err
+	}
+	apiOpts := emsapi.Options{Source: d.ems, Controller: d.ems, Config: d.ems, MaxTTL: cfg.EMS.MaxTTL, Now: d.clk.Now, Logger: d.log.With("component", "emsapi")}
+
+	if cfg.EMS.REST != nil {
+		d.listen = cfg.EMS.REST.Listen
+	}
+	if opt.restListen != "" {
+		d.listen = opt.restListen
+	}
+	if d.listen == off {
+		d.listen = ""
+	}
+	if d.listen != "" {
+		ginMode.Do(func() { gin.SetMode(gin.ReleaseMode) })
+		if d.router, err = emsapi.NewRouter(apiOpts); err != nil {
+			return err
+		}
+		d.router.GET("/metrics", gin.WrapH(metrics.Handler(d.reg, d.log)))
+	}
+
+	var broker, prefix string
+	if m := cfg.EMS.MQTT; m != nil {
+		broker, prefix = m.Broker, m.TopicPrefix
+	}
+	if opt.emsBroker != "" {
+		broker = opt.emsBroker
+	}
+	if broker != "" && broker != off {
+		if d.mqtt, err = emsapi.NewMQTT(emsapi.MQTTOptions{Options: apiOpts, Site: cfg.ID, Broker: broker, TopicPrefix: prefix}); err != nil {
+			return err
+		}
+	}
+
+	if in := cfg.Influx; in != nil {
+		if d.influx, err = tsdb.New(tsdb.Config{URL: in.URL, Token: in.Token, Org: in.Org, Bucket: in.Bucket, Logger: d.log.With("component", "tsdb"), Registerer: d.reg}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // run runs the buses, pollers, safety and the control loop until ctx ends,
 // then stops them: the workers first, the buses they talk through last. It
 // returns ctx's error, or the first worker that failed for another reason
 // (which stops the others too).
 func (d *edgeDaemon) run(ctx context.Context) error {
+	var ln net.Listener
+	if d.router != nil {
+		var err error
+		if ln, err = net.Listen("tcp", d.listen); err != nil {
+			close(d.restReady)
+			close(d.ready)
+			return fmt.Errorf("site %q: EMS REST API: %w", d.site.ID, err)
+		}
+		d.restAddr = ln.Addr().String()
+		d.log.Info("EMS REST API listening", "addr", d.restAddr)
+	}
+	close(d.restReady)
+
 	busCtx, stopBuses := context.WithCancel(context.WithoutCancel(ctx))
 	var busWG sync.WaitGroup
 	for _, b := range d.buses {
@@ -231,6 +400,15 @@ func (d *edgeDaemon) run(ctx context.Context) error {
 		stopBuses()
 		busWG.Wait()
 	}()
+
+	// The uplink opens before any worker runs, so that every event the
+	// workers raise finds it. Failing to open stops only the uplink.
+	if d.uplink != nil {
+		if err := d.uplink.open(ctx); err != nil {
+			d.log.Error("uplink to central not started; control, safety and the EMS API run without it", "err", err)
+			d.alarms.set(emsapi.Alarm{ID: alarmUplink, Kind: "uplink", Message: "uplink to central not started: " + err.Error(), Since: d.clk.Now()})
+		}
+	}
 
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -250,6 +428,36 @@ func (d *edgeDaemon) run(ctx context.Context) error {
 		start("poll "+d.site.Buses[i].ID, p.Run)
 	}
 	start("control", d.control.Run)
+	if d.uplink.started() {
+		start("uplink", func(ctx context.Context) error { d.uplink.run(ctx); return nil })
+	}
+	if d.mqtt != nil {
+		start("ems mqtt", d.mqtt.Run)
+	}
+	if d.influx != nil {
+		start("influx", d.influx.Run)
+		start("influx feed", func(ctx context.Context) error { feedInflux(ctx, d, d.influx, d.stepped); return nil })
+	}
+	if ln != nil {
+		srv := &http.Server{Handler: d.router, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+		start("ems rest", func(ctx context.Context) error {
+			errc := make(chan error, 1)
+			go func() { errc <- srv.Serve(ln) }()
+			select {
+			case err := <-errc:
+				return fmt.Errorf("serve %s: %w", d.restAddr, err)
+			case <-ctx.Done():
+			}
+			sctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer stop()
+			if err := srv.Shutdown(sctx); err != nil {
+				srv.Close()
+			}
+			<-errc // http.ErrServerClosed
+			return ctx.Err()
+		})
+	}
+	close(d.ready)
 	<-wctx.Done()
 	wg.Wait()
 	if err := context.Cause(wctx); err != nil && !errors.Is(err, context.Canceled) {

@@ -280,6 +280,7 @@ func BenchmarkEdgeResources500(b *testing.B) {
 	for name, addr := range configured {
 		text = strings.ReplaceAll(text, "tcp: "+addr+"\n", "tcp: "+s.ModbusAddr(name)+"\n")
 	}
+	text = strings.ReplaceAll(text, "listen: 127.0.0.1:8090", "listen: 127.0.0.1:0") // the EMS REST API on a free port
 	path := filepath.Join(dir, "site.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		b.Fatal(err)

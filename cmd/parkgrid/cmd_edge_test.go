@@ -57,8 +57,15 @@ type edgeRun struct {
 }
 
 // startEdge loads deploy/site-small.yaml, points its bus at the simulator,
-// lets mod change it, and runs the edge.
+// lets mod change it, and runs the edge without its EMS API and uplink.
 func startEdge(t *testing.T, s *sim.Sim, mod func(*config.Site)) *edgeRun {
+	t.Helper()
+	return startEdgeWith(t, s, mod, nil)
+}
+
+// startEdgeWith is startEdge whose options (EMS API, uplink: all "off" by
+// default) withOpts may change.
+func startEdgeWith(t *testing.T, s *sim.Sim, mod func(*config.Site), withOpts func(*edgeOptions)) *edgeRun {
 	t.Helper()
 	cfg, err := config.Load(filepath.Join(svctest.RepoRoot(t), "deploy", "site-small.yaml"))
 	if err != nil {
@@ -73,12 +80,19 @@ func startEdge(t *testing.T, s *sim.Sim, mod func(*config.Site)) *edgeRun {
 	if testing.Verbose() && os.Getenv("PARKGRID_EDGE_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	r.d, err = newEdgeDaemon(cfg, edgeOptions{
+	opt := edgeOptions{
 		log:           log,
 		onStep:        func(now time.Time, _ time.Duration) { send(r.steps, now) },
 		onSafetyEvent: func(e safety.Event) { send(r.trips, e) },
 		onDeviceEvent: func(e poll.Event) { send(r.devs, e) },
-	})
+		restListen:    off,
+		emsBroker:     off,
+		uplinkBroker:  off,
+	}
+	if withOpts != nil {
+		withOpts(&opt)
+	}
+	r.d, err = newEdgeDaemon(cfg, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,8 @@ type Site struct {
 	Safety       Safety        `yaml:"safety"`
 	EMS          EMS           `yaml:"ems"`
 	Control      Control       `yaml:"control"`
+	Uplink       *Uplink       `yaml:"uplink"` // nil: no uplink to central
+	Influx       *Influx       `yaml:"influx"` // nil: no time series
 
 	// Path is the file the site was loaded from ("" for LoadBytes without a name).
 	Path string `yaml:"-"`
@@ -250,6 +252,58 @@ type EMSMQTT struct {
 // EMSREST is where the REST API listens.
 type EMSREST struct {
 	Listen string `yaml:"listen"` // host:port
+}
+
+// Uplink is the connection to central: signed reading batches through a
+// durable outbox to central's MQTT broker. Load resolves relative paths
+// against the site file's directory and fills the defaults.
+type Uplink struct {
+	Broker string `yaml:"broker"` // central's broker, e.g. tcp://127.0.0.1:1884; "" = no uplink
+	Key    string `yaml:"key"`    // gateway Ed25519 private key (parkgrid keygen), mode 0600
+	Outbox string `yaml:"outbox"` // outbox directory
+
+	ReadingInterval  time.Duration `yaml:"reading_interval"`   // each meter's sample into a batch; default 10s
+	BatchMaxReadings int           `yaml:"batch_max_readings"` // default 500
+	BatchMaxDelay    time.Duration `yaml:"batch_max_delay"`    // default 5s
+	OutboxMaxBytes   int64         `yaml:"outbox_max_bytes"`   // default 1 GiB; alarm at 80 %
+
+	TLS      *UplinkTLS `yaml:"tls"` // optional (mTLS with cert and key)
+	Username string     `yaml:"username"`
+	Password string     `yaml:"password"`
+}
+
+// UplinkTLS are the uplink's TLS files (relative to the site file).
+type UplinkTLS struct {
+	CA         string `yaml:"ca"`
+	Cert       string `yaml:"cert"`
+	Key        string `yaml:"key"`
+	ServerName string `yaml:"server_name"`
+}
+
+// WithDefaults returns u with every unset tunable at its default.
+func (u Uplink) WithDefaults() Uplink {
+	if u.ReadingInterval == 0 {
+		u.ReadingInterval = DefaultReadingInterval
+	}
+	if u.BatchMaxReadings == 0 {
+		u.BatchMaxReadings = DefaultBatchMaxReadings
+	}
+	if u.BatchMaxDelay == 0 {
+		u.BatchMaxDelay = DefaultBatchMaxDelay
+	}
+	if u.OutboxMaxBytes == 0 {
+		u.OutboxMaxBytes = DefaultOutboxMaxBytes
+	}
+	return u
+}
+
+// Influx is the InfluxDB the edge writes its time series to (per-point
+// current, power, energy and the grid values, once per control step).
+type Influx struct {
+	URL    string `yaml:"url"`    // e.g. http://127.0.0.1:8086
+	Token  string `yaml:"token"`  // InfluxDB 2 token, or "user:password" for 1.8
+	Org    string `yaml:"org"`    // InfluxDB 2 org
+	Bucket string `yaml:"bucket"` // InfluxDB 2 bucket, or "database/retention-policy" for 1.8
 }
 
 // Control tunes the control loop.

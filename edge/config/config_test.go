@@ -84,6 +84,16 @@ var badConfigs = map[string]string{
 	"unknown_key.yaml":               `unknown_key.yaml:4: unknown field "gatway" in the site`,
 	"unknown_nested_key.yaml":        `unknown_nested_key.yaml:18: unknown field "limit" in a circuit`,
 	"watchdog_fraction.yaml":         `watchdog 1.5s must be whole seconds`,
+	"uplink_broker.yaml":             `uplink_broker.yaml:22: uplink.broker: uplink: broker "127.0.0.1:1884" is not a URL like tcp://host:1883`,
+	"uplink_broker_ws.yaml":          `uplink: broker "ws://127.0.0.1:9001" is not a URL`,
+	"uplink_no_key.yaml":             `uplink: key is missing`,
+	"uplink_no_outbox.yaml":          `uplink: outbox is missing`,
+	"uplink_interval_zero.yaml":      `uplink_interval_zero.yaml:25: uplink.reading_interval: uplink: reading_interval 0s must be > 0`,
+	"uplink_batch_negative.yaml":     `uplink: batch_max_readings -1 must be >= 1`,
+	"uplink_outbox_tiny.yaml":        `uplink: outbox_max_bytes 1000 is below 1 MiB`,
+	"uplink_tls_half.yaml":           `uplink: tls cert "gw.pem" and key "" must be set together`,
+	"uplink_unknown_key.yaml":        `uplink_unknown_key.yaml:25: unknown field "batch_size"`,
+	"influx_url.yaml":                `influx: url "127.0.0.1:8086" is not a URL like http://127.0.0.1:8086`,
 	"wrong_driver_ref.yaml":          `charge point "cp-2" controller: device "di-1" is a diinput, want phoenix`,
 }
 
@@ -236,5 +246,61 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load("no/such/site.yaml")
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("got %v, want ErrNotExist", err)
+	}
+}
+
+func TestUplinkPathsAndDefaults(t *testing.T) {
+	s, err := Load(filepath.Join(goodDir, "full.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Uplink{
+		Broker:           "ssl://central.example.net:8883",
+		Key:              filepath.Join(goodDir, "keys", "gateway.key"),
+		Outbox:           "/var/lib/parkgrid/outbox",
+		ReadingInterval:  10 * time.Second,
+		BatchMaxReadings: 500,
+		BatchMaxDelay:    5 * time.Second,
+		OutboxMaxBytes:   1 << 30,
+		TLS: &UplinkTLS{
+			CA:         filepath.Join(goodDir, "tls", "ca.pem"),
+			Cert:       filepath.Join(goodDir, "tls", "gw.pem"),
+			Key:        filepath.Join(goodDir, "tls", "gw.key"),
+			ServerName: "central.example.net",
+		},
+		Username: "gw-0001",
+		Password: "secret",
+	}
+	if diff := cmp.Diff(want, s.Uplink); diff != "" {
+		t.Errorf("uplink (-want +got):\n%s", diff)
+	}
+
+	min, err := LoadBytes("/etc/parkgrid/site.yaml", []byte(`
+site: s
+gateway: g
+buses: [{id: lan, tcp: "127.0.0.1:1502", devices: [{id: di-1, driver: diinput, unit: 2}, {id: cc-1, driver: phoenix, unit: 255}]}]
+grid: {limit_a: 32, distributions: [{id: ud-1, limit_a: 32, circuits: [{id: c-1, limit_a: 32}]}]}
+charge_points: [{id: cp-1, circuit: c-1, controller: cc-1, max_a: 16}]
+safety: {fire_loop: {device: di-1, input: 0}}
+uplink: {broker: "tcp://127.0.0.1:1884", key: keys/gw.key, outbox: data/outbox}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = &Uplink{
+		Broker: "tcp://127.0.0.1:1884", Key: "/etc/parkgrid/keys/gw.key", Outbox: "/etc/parkgrid/data/outbox",
+		ReadingInterval: DefaultReadingInterval, BatchMaxReadings: DefaultBatchMaxReadings,
+		BatchMaxDelay: DefaultBatchMaxDelay, OutboxMaxBytes: DefaultOutboxMaxBytes,
+	}
+	if diff := cmp.Diff(want, min.Uplink); diff != "" {
+		t.Errorf("uplink defaults (-want +got):\n%s", diff)
+	}
+
+	off, err := Load(filepath.Join(goodDir, "uplink_empty_broker.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off.Uplink != nil {
+		t.Errorf("empty broker: uplink %+v, want nil (off)", off.Uplink)
 	}
 }

@@ -60,6 +60,24 @@
 //	  rest: {listen: 127.0.0.1:8080}
 //	  max_ttl: 1h                 # longest TTL an EMS limit may ask for
 //
+//	uplink:                       # optional: signed readings to central; absent or broker "" = none
+//	  broker: tcp://127.0.0.1:1884  # central's MQTT broker (tcp, mqtt, ssl, tls, mqtts)
+//	  key: keys/gateway.key       # gateway Ed25519 key (parkgrid keygen), mode 0600
+//	  outbox: data/outbox         # durable outbox directory
+//	  reading_interval: 10s       # each meter's sample into a batch; default 10s
+//	  batch_max_readings: 500     # default 500
+//	  batch_max_delay: 5s         # default 5s
+//	  outbox_max_bytes: 1073741824  # default 1 GiB; alarm at 80 %
+//	  tls: {ca: tls/ca.pem, cert: tls/gw.pem, key: tls/gw.key, server_name: central.example.net}
+//	  username: ""                # optional broker login
+//	  password: ""
+//
+//	influx:                       # optional: time series (per point and grid, every control step)
+//	  url: http://127.0.0.1:8086
+//	  token: edge-token           # InfluxDB 2 token, or "user:password" for 1.8
+//	  org: parkgrid
+//	  bucket: edge                # or "database/retention-policy" for 1.8
+//
 //	control:                      # optional, all defaults shown
 //	  interval: 1s
 //	  grid_stale_after: 3s        # grid meter older than this: safe budget
@@ -81,7 +99,8 @@
 // has 6 ≤ min_a ≤ max_a ≤ 63 and a fallback of 0 or min_a..max_a; and the
 // fallback currents below every node add up, per grid phase, to no more than
 // that node's limit (the charger's own safe state when the edge dies must not
-// overload a fuse). Conditions that are legal but unusual (a circuit limit
+// overload a fuse); relative uplink paths (key, outbox, TLS files) are
+// resolved against the site file's directory. Conditions that are legal but unusual (a circuit limit
 // above its distribution's, a charge point allowed more than its circuit) are
 // returned in Site.Warnings.
 package config

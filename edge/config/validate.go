@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -27,6 +28,10 @@ const (
 	DefaultDeadbandA         = 1
 	DefaultMinOn             = time.Minute
 	DefaultMinOff            = 3 * time.Minute
+	DefaultReadingInterval   = 10 * time.Second
+	DefaultBatchMaxReadings  = 500
+	DefaultBatchMaxDelay     = 5 * time.Second
+	DefaultOutboxMaxBytes    = 1 << 30
 	// MaxChargerA is the largest current a charge controller accepts.
 	MaxChargerA = 63
 	// MaxDIInput is the highest DI input docs/registers.md defines (0 fire
@@ -118,6 +123,8 @@ func (v *validator) run() {
 	v.safety()
 	v.ems()
 	v.control()
+	v.uplink()
+	v.influx()
 	v.unusedDevices()
 }
 
@@ -601,6 +608,72 @@ func (v *validator) control() {
 		c.DeadbandA = DefaultDeadbandA
 	case c.DeadbandA < 0:
 		v.errf("control.deadband_a", "control: deadband_a %d must be >= 0", c.DeadbandA)
+	}
+}
+
+func (v *validator) uplink() {
+	u := v.site.Uplink
+	if u == nil {
+		return
+	}
+	if u.Broker == "" {
+		// An empty broker switches the uplink off (the section may stay as
+		// a template); nothing else in it is checked.
+		v.site.Uplink = nil
+		return
+	}
+	if p, err := url.Parse(u.Broker); err != nil || p.Host == "" || !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts"}, p.Scheme) {
+		v.errf("uplink.broker", "uplink: broker %q is not a URL like tcp://host:1883 (schemes tcp, mqtt, ssl, tls, mqtts)", u.Broker)
+	}
+	if u.Key == "" {
+		v.errf("uplink.key", "uplink: key is missing: the gateway's Ed25519 private key (parkgrid keygen)")
+	}
+	if u.Outbox == "" {
+		v.errf("uplink.outbox", "uplink: outbox is missing: the directory that keeps batches until central acknowledges them")
+	}
+	dir := filepath.Dir(v.site.Path)
+	resolve := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	resolve(&u.Key)
+	resolve(&u.Outbox)
+	if u.ReadingInterval < 0 || (u.ReadingInterval == 0 && v.has("uplink.reading_interval")) {
+		v.errf("uplink.reading_interval", "uplink: reading_interval %s must be > 0", u.ReadingInterval)
+	}
+	if u.BatchMaxReadings < 0 || (u.BatchMaxReadings == 0 && v.has("uplink.batch_max_readings")) {
+		v.errf("uplink.batch_max_readings", "uplink: batch_max_readings %d must be >= 1", u.BatchMaxReadings)
+	}
+	if u.BatchMaxDelay < 0 || (u.BatchMaxDelay == 0 && v.has("uplink.batch_max_delay")) {
+		v.errf("uplink.batch_max_delay", "uplink: batch_max_delay %s must be > 0", u.BatchMaxDelay)
+	}
+	if u.OutboxMaxBytes < 0 || (u.OutboxMaxBytes == 0 && v.has("uplink.outbox_max_bytes")) {
+		v.errf("uplink.outbox_max_bytes", "uplink: outbox_max_bytes %d must be > 0", u.OutboxMaxBytes)
+	} else if u.OutboxMaxBytes > 0 && u.OutboxMaxBytes < 1<<20 {
+		v.errf("uplink.outbox_max_bytes", "uplink: outbox_max_bytes %d is below 1 MiB", u.OutboxMaxBytes)
+	}
+	*u = u.WithDefaults()
+	if t := u.TLS; t != nil {
+		if (t.Cert == "") != (t.Key == "") {
+			v.errf("uplink.tls", "uplink: tls cert %q and key %q must be set together", t.Cert, t.Key)
+		}
+		resolve(&t.CA)
+		resolve(&t.Cert)
+		resolve(&t.Key)
+	}
+}
+
+func (v *validator) influx() {
+	in := v.site.Influx
+	if in == nil {
+		return
+	}
+	if p, err := url.Parse(in.URL); in.URL == "" || err != nil || p.Host == "" || (p.Scheme != "http" && p.Scheme != "https") {
+		v.errf("influx.url", "influx: url %q is not a URL like http://127.0.0.1:8086", in.URL)
+	}
+	if in.Bucket == "" {
+		v.errf("influx.bucket", "influx: bucket is missing")
 	}
 }
 

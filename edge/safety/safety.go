@@ -313,6 +313,16 @@ func (w *Watcher) alarm(now time.Time, started time.Time) (Cause, string) {
 	return check(w.cfg.FireLoop, CauseFireLoop)
 }
 
+// Present returns the fire-alarm condition at now ("" when healthy),
+// whether or not the latch is set: the EMS API shows a latched alarm as
+// active while its input is still open.
+func (w *Watcher) Present(now time.Time) (Cause, string) {
+	w.mu.RLock()
+	started := w.started
+	w.mu.RUnlock()
+	return w.alarm(now, started)
+}
+
 // Check evaluates every input once at now and acts on what it finds. Run
 // calls it every Interval and on Wake; tests call it directly.
 func (w *Watcher) Check(ctx context.Context, now time.Time) {
