@@ -312,9 +312,11 @@ func TestEdgeGridMeterSilentFallsBackToSafeBudget(t *testing.T) {
 	})
 	took := time.Since(silent)
 	t.Logf("grid meter silent → safe budget in force: %s", took)
-	// Three seconds without a value, plus at most one control interval.
-	if took > 4500*time.Millisecond {
-		t.Errorf("safe budget after %s, want within 3 s + one 1 s step", took)
+	// The last answer came at most one poll (1 s) before the fault; stale
+	// after 2 s (the default); the next 1 s step applies the safe budget:
+	// within 3 s, plus slack for a loaded machine.
+	if took > 3750*time.Millisecond {
+		t.Errorf("safe budget after %s, want within 3 s", took)
 	}
 	st := s.State()
 	var sum [3]int

@@ -309,7 +309,7 @@ type Influx struct {
 // Control tunes the control loop.
 type Control struct {
 	Interval       time.Duration `yaml:"interval"`         // default 1s
-	GridStaleAfter time.Duration `yaml:"grid_stale_after"` // default 3s
+	GridStaleAfter time.Duration `yaml:"grid_stale_after"` // default 2s
 	// Para14aDevices is the number of steerable consumers behind the grid
 	// connection for the §14a floor; default: the number of charge points.
 	Para14aDevices int `yaml:"para14a_devices"`

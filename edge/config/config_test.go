@@ -169,7 +169,7 @@ func TestDefaults(t *testing.T) {
 		ChargePoints: []ChargePoint{{ID: "cp-1", Circuit: "c-1", Controller: "cc-1", Phases: 3, Rotation: RotationL1L2L3, MinA: 6, MaxA: 16}},
 		Safety:       Safety{FireLoop: &Input{Device: "di-1"}, OfflineAfter: 1300 * time.Millisecond},
 		EMS:          EMS{MaxTTL: time.Hour},
-		Control: Control{Interval: time.Second, GridStaleAfter: 3 * time.Second, MaxParallelWrites: 32,
+		Control: Control{Interval: time.Second, GridStaleAfter: 2 * time.Second, MaxParallelWrites: 32,
 			RaiseEvery: 10 * time.Second, DeadbandA: 1, MinOn: time.Minute, MinOff: 3 * time.Minute},
 		Path: filepath.Join(goodDir, "minimal.yaml"),
 	}

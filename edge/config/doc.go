@@ -80,7 +80,7 @@
 //
 //	control:                      # optional, all defaults shown
 //	  interval: 1s
-//	  grid_stale_after: 3s        # grid meter older than this: safe budget
+//	  grid_stale_after: 2s        # grid meter older than this: safe budget (2 s: with 1 s polls and the 1 s loop, the safe budget is in force within 3 s of the last answer)
 //	  raise_every: 10s            # least time between raises of one point
 //	  deadband_a: 1               # smaller raises are not written
 //	  min_on: 1m                  # when cars take turns: least run time …

@@ -22,7 +22,7 @@ const (
 	DefaultHysteresisC       = 5
 	DefaultMaxTTL            = time.Hour
 	DefaultControlInterval   = time.Second
-	DefaultGridStaleAfter    = 3 * time.Second
+	DefaultGridStaleAfter    = 2 * time.Second
 	DefaultMaxParallelWrites = 32
 	DefaultRaiseEvery        = 10 * time.Second
 	DefaultDeadbandA         = 1

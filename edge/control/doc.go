@@ -15,7 +15,7 @@
 //     minus the charge points' own metered currents, mapped through their
 //     phase rotation; an unmetered or stale point counts as other load,
 //     which errs on the safe side); loadmgmt falls back to the safe budget
-//     when the reading is older than the site's MeterStaleAfter (3 s); the
+//     when the reading is older than the site's MeterStaleAfter (2 s by default); the
 //     EMS limit until its TTL runs out (SetEMSLimit); the §14a signal
 //     (SetPara14a); node temperatures from safety (thermal derating).
 //     A controller that does not answer may still draw its last setpoint or
