@@ -259,6 +259,22 @@ func CheckItem(it Item) error {
 	return nil
 }
 
+// CheckGateway validates what EnrollGateway refuses before any write.
+func CheckGateway(g Gateway) error {
+	if g.ID == "" || g.Site == "" || len(g.PublicKey) != ed25519.PublicKeySize {
+		return fmt.Errorf("%w: id, site and a %d-byte Ed25519 key are required", ErrInvalid, ed25519.PublicKeySize)
+	}
+	return nil
+}
+
+// CheckMeterKey validates what SetMeterKey refuses before any write.
+func CheckMeterKey(k MeterKey) error {
+	if k.Site == "" || k.Device == "" || k.PublicKey == "" {
+		return fmt.Errorf("%w: site, device and key are required", ErrInvalid)
+	}
+	return nil
+}
+
 // nulIn names the first text field of b holding a NUL character, or "".
 func nulIn(b reading.Batch) string {
 	has := func(s string) bool { return strings.IndexByte(s, 0) >= 0 }

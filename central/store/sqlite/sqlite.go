@@ -23,13 +23,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/parkgrid/parkgrid/central/store"
+	"github.com/parkgrid/parkgrid/central/store/sqlbuild"
 	"github.com/parkgrid/parkgrid/edge/reading"
 )
 
@@ -103,6 +103,13 @@ func (s *Store) Close() error {
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// dialect spells placeholders ? and passes times as microseconds since the
+// epoch, as the schema stores them.
+var dialect = sqlbuild.Dialect{
+	Param: func(int) string { return "?" },
+	Time:  func(t time.Time) any { return micros(t) },
+}
 
 func (s *Store) migrate(ctx context.Context) error {
 	ms, err := store.Migrations(store.DialectSQLite)
@@ -261,12 +268,7 @@ func (s *Store) saveTx(ctx context.Context, tx *sql.Tx, plan *store.Plan) (map[s
 		if _, err := tx.ExecContext(ctx, `INSERT INTO gateway_seq (gateway, contiguous) VALUES (?, 0) ON CONFLICT DO NOTHING`, g); err != nil {
 			return nil, fmt.Errorf("gateway_seq %q: %w", g, err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE gateway_seq AS gs SET contiguous = (
-				SELECT coalesce(max(t.seq), gs.contiguous) FROM (
-					SELECT b.seq, b.seq - row_number() OVER (ORDER BY b.seq) AS d
-					FROM batches b WHERE b.gateway = gs.gateway AND b.seq > gs.contiguous) t
-				WHERE t.d = gs.contiguous)
-			WHERE gs.gateway = ?`, g); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlbuild.AdvanceContiguous+` WHERE gs.gateway = ?`, g); err != nil {
 			return nil, fmt.Errorf("advance gateway_seq %q: %w", g, err)
 		}
 	}
@@ -310,60 +312,10 @@ func (s *Store) Batch(ctx context.Context, gateway string, seq uint64) (store.St
 	return b, nil
 }
 
-// where builds a WHERE clause from equality conditions and time bounds.
-type where struct {
-	conds []string
-	args  []any
-}
-
-func (w *where) eq(col, v string) {
-	if v != "" {
-		w.args = append(w.args, v)
-		w.conds = append(w.conds, col+" = ?")
-	}
-}
-
-func (w *where) cmp(col, op string, t time.Time) {
-	if !t.IsZero() {
-		w.args = append(w.args, micros(t))
-		w.conds = append(w.conds, col+" "+op+" ?")
-	}
-}
-
-func (w *where) String() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
-}
-
-func readingWhere(f store.ReadingFilter) *where {
-	w := &where{}
-	w.eq("r.gateway", f.Gateway)
-	w.eq("r.site", f.Site)
-	w.eq("r.device", f.Device)
-	w.eq("r.point", f.Point)
-	w.eq("r.quantity", f.Quantity)
-	w.eq("r.session", f.Session)
-	w.cmp("r.t", ">=", f.From)
-	w.cmp("r.t", "<", f.To)
-	return w
-}
-
-func limit(n int) string {
-	if n <= 0 {
-		return ""
-	}
-	return " LIMIT " + strconv.Itoa(n)
-}
-
 // Readings implements store.Store.
 func (s *Store) Readings(ctx context.Context, f store.ReadingFilter) ([]store.StoredReading, error) {
-	w := readingWhere(f)
-	rows, err := s.r.QueryContext(ctx, `SELECT r.gateway, r.seq, r.idx, r.site, r.device, r.point, r.quantity, r.value,
-		r.stale, r.t, r.session, coalesce(sn.ocmf, '')
-		FROM readings r LEFT JOIN snapshots sn ON sn.gateway = r.gateway AND sn.seq = r.seq AND sn.idx = r.idx`+
-		w.String()+` ORDER BY r.gateway, r.seq, r.idx`+limit(f.Limit), w.args...)
+	query, args := sqlbuild.Readings(dialect, f)
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: readings: %w", err)
 	}
@@ -389,9 +341,9 @@ func (s *Store) Readings(ctx context.Context, f store.ReadingFilter) ([]store.St
 
 // CountReadings implements store.Store.
 func (s *Store) CountReadings(ctx context.Context, f store.ReadingFilter) (int64, error) {
-	w := readingWhere(f)
+	query, args := sqlbuild.CountReadings(dialect, f)
 	var n int64
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM readings r`+w.String(), w.args...).Scan(&n); err != nil {
+	if err := s.r.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlite: count readings: %w", err)
 	}
 	return n, nil
@@ -399,13 +351,8 @@ func (s *Store) CountReadings(ctx context.Context, f store.ReadingFilter) (int64
 
 // Snapshots implements store.Store.
 func (s *Store) Snapshots(ctx context.Context, f store.SnapshotFilter) ([]store.Snapshot, error) {
-	w := &where{}
-	w.eq("gateway", f.Gateway)
-	w.eq("site", f.Site)
-	w.eq("meter", f.Meter)
-	w.eq("session", f.Session)
-	rows, err := s.r.QueryContext(ctx, `SELECT gateway, seq, idx, site, meter, session, t, ocmf, verified FROM snapshots`+
-		w.String()+` ORDER BY gateway, seq, idx`+limit(f.Limit), w.args...)
+	query, args := sqlbuild.Snapshots(dialect, f)
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: snapshots: %w", err)
 	}
@@ -431,9 +378,7 @@ func (s *Store) Snapshots(ctx context.Context, f store.SnapshotFilter) ([]store.
 // Counts implements store.Store.
 func (s *Store) Counts(ctx context.Context) (store.Counts, error) {
 	var c store.Counts
-	err := s.r.QueryRowContext(ctx, `SELECT
-		(SELECT count(*) FROM batches), (SELECT count(*) FROM readings), (SELECT count(*) FROM snapshots),
-		(SELECT count(*) FROM events), (SELECT count(*) FROM rejections)`).
+	err := s.r.QueryRowContext(ctx, sqlbuild.Counts).
 		Scan(&c.Batches, &c.Readings, &c.Snapshots, &c.Events, &c.Rejections)
 	if err != nil {
 		return store.Counts{}, fmt.Errorf("sqlite: counts: %w", err)
@@ -443,14 +388,10 @@ func (s *Store) Counts(ctx context.Context) (store.Counts, error) {
 
 // EnrollGateway implements store.Store.
 func (s *Store) EnrollGateway(ctx context.Context, g store.Gateway) error {
-	if g.ID == "" || g.Site == "" || len(g.PublicKey) != ed25519.PublicKeySize {
-		return fmt.Errorf("sqlite: enroll gateway %q: %w: id, site and a %d-byte Ed25519 key are required",
-			g.ID, store.ErrInvalid, ed25519.PublicKeySize)
+	if err := store.CheckGateway(g); err != nil {
+		return fmt.Errorf("sqlite: enroll gateway %q: %w", g.ID, err)
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO gateways (id, site, public_key, enrolled_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET site = excluded.site, public_key = excluded.public_key, enrolled_at = excluded.enrolled_at
-		WHERE gateways.site <> excluded.site OR gateways.public_key <> excluded.public_key`,
-		g.ID, g.Site, []byte(g.PublicKey), micros(s.now()))
+	_, err := s.w.ExecContext(ctx, sqlbuild.EnrollGateway(dialect), g.ID, g.Site, []byte(g.PublicKey), micros(s.now()))
 	if err != nil {
 		return fmt.Errorf("sqlite: enroll gateway %q: %w", g.ID, err)
 	}
@@ -487,13 +428,10 @@ func (s *Store) GatewayKey(ctx context.Context, id string) (ed25519.PublicKey, e
 
 // SetMeterKey implements store.Store.
 func (s *Store) SetMeterKey(ctx context.Context, k store.MeterKey) error {
-	if k.Site == "" || k.Device == "" || k.PublicKey == "" {
-		return fmt.Errorf("sqlite: meter key %s/%s: %w: site, device and key are required", k.Site, k.Device, store.ErrInvalid)
+	if err := store.CheckMeterKey(k); err != nil {
+		return fmt.Errorf("sqlite: meter key %s/%s: %w", k.Site, k.Device, err)
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO meter_keys (site, device, public_key, updated_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (site, device) DO UPDATE SET public_key = excluded.public_key, updated_at = excluded.updated_at
-		WHERE meter_keys.public_key <> excluded.public_key`,
-		k.Site, k.Device, k.PublicKey, micros(s.now()))
+	_, err := s.w.ExecContext(ctx, sqlbuild.SetMeterKey(dialect), k.Site, k.Device, k.PublicKey, micros(s.now()))
 	if err != nil {
 		return fmt.Errorf("sqlite: meter key %s/%s: %w", k.Site, k.Device, err)
 	}
@@ -535,20 +473,7 @@ func (s *Store) RecordRejections(ctx context.Context, rs []store.Rejection) erro
 	}
 	now := s.now()
 	for _, r := range rs {
-		r = r.Clean()
-		t := r.Received
-		if t.IsZero() {
-			t = now
-		}
-		seq := int64(0)
-		if r.Seq <= math.MaxInt64 {
-			seq = int64(r.Seq)
-		}
-		head := r.Head
-		if head == nil {
-			head = []byte{}
-		}
-		if _, err := stmt.ExecContext(ctx, micros(t), r.Topic, r.Gateway, seq, r.Reason, r.Detail, r.Size, r.SHA256[:], head); err != nil {
+		if _, err := stmt.ExecContext(ctx, sqlbuild.RejectionRow(dialect, r, now)...); err != nil {
 			return fmt.Errorf("sqlite: record rejection: %w", err)
 		}
 	}
@@ -560,11 +485,8 @@ func (s *Store) RecordRejections(ctx context.Context, rs []store.Rejection) erro
 
 // Rejections implements store.Store.
 func (s *Store) Rejections(ctx context.Context, f store.RejectionFilter) ([]store.Rejection, error) {
-	w := &where{}
-	w.eq("gateway", f.Gateway)
-	w.eq("reason", f.Reason)
-	rows, err := s.r.QueryContext(ctx, `SELECT id, received_at, topic, gateway, seq, reason, detail, size, sha256, head
-		FROM rejections`+w.String()+` ORDER BY id`+limit(f.Limit), w.args...)
+	query, args := sqlbuild.Rejections(dialect, f)
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: rejections: %w", err)
 	}
