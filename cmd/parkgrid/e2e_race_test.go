@@ -1,0 +1,8 @@
+//go:build race
+
+package main
+
+// raceEnabled: the race detector slows the in-process central (the pure-Go
+// SQLite above all) about tenfold, so the outage test makes a smaller
+// backlog by default.
+const raceEnabled = true
