@@ -9,6 +9,7 @@
 //	  broker: ""                 # tcp://host:1883 of the (clustered) broker; empty: embedded broker
 //	  listen: 127.0.0.1:1884     # the embedded broker's address (loopback only)
 //	  client_id: central-1       # stable per replica
+//	  share_group: central       # MQTT shared subscription of this central's replicas
 //	  username: ""
 //	  password: ""               # ${VAR} is expanded
 //	ingest:
@@ -79,8 +80,12 @@ type MQTT struct {
 	Broker   string `yaml:"broker"`
 	Listen   string `yaml:"listen"`
 	ClientID string `yaml:"client_id"`
-	Username string `yaml:"username"`
-	Password string `yaml:"password"`
+	// ShareGroup names the MQTT shared subscription the replicas of one
+	// central share ($share/<group>/parkgrid/v1/+/up/batch); two centrals
+	// on one broker with different groups each get every batch.
+	ShareGroup string `yaml:"share_group"`
+	Username   string `yaml:"username"`
+	Password   string `yaml:"password"`
 }
 
 // Embedded reports whether central runs its own broker.
@@ -138,6 +143,7 @@ const (
 	DefaultEmbeddedListen = "127.0.0.1:1884" // not 1883, which a local Mosquitto may hold
 	DefaultHTTPListen     = "127.0.0.1:8081"
 	DefaultClientID       = "parkgrid-central"
+	DefaultShareGroup     = "central"
 )
 
 // Load reads, expands and checks the file at path.
@@ -167,6 +173,9 @@ func Parse(name string, raw []byte) (*Config, error) {
 	}
 	if c.MQTT.ClientID == "" {
 		c.MQTT.ClientID = DefaultClientID
+	}
+	if c.MQTT.ShareGroup == "" {
+		c.MQTT.ShareGroup = DefaultShareGroup
 	}
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = DefaultHTTPListen
@@ -198,6 +207,9 @@ func (c *Config) validate() error {
 		}
 	default:
 		bad("store.driver %q: want sqlite or postgres", c.Store.Driver)
+	}
+	if strings.ContainsAny(c.MQTT.ShareGroup, "/+#$ ") {
+		bad("mqtt.share_group %q: a share group may not contain '/', '+', '#', '$' or spaces", c.MQTT.ShareGroup)
 	}
 
 	if c.MQTT.Embedded() {

@@ -30,6 +30,7 @@ var badConfigs = map[string]string{
 	"influx_no_bucket.yaml": `influx.bucket: required`,
 	"linger.yaml":           `cannot unmarshal !!str`,
 	"http_listen.yaml":      `http.listen "localhost": want host:port`,
+	"share_group.yaml":      `mqtt.share_group "a/b": a share group may not contain`,
 }
 
 func TestBadConfigs(t *testing.T) {
@@ -77,7 +78,7 @@ func TestDefaultsAndExpansion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := MQTT{Listen: DefaultEmbeddedListen, ClientID: DefaultClientID}
+	want := MQTT{Listen: DefaultEmbeddedListen, ClientID: DefaultClientID, ShareGroup: DefaultShareGroup}
 	if diff := cmp.Diff(want, c.MQTT); diff != "" || c.HTTP.Listen != DefaultHTTPListen || !c.MQTT.Embedded() {
 		t.Errorf("defaults (-want +got):\n%s http %q", diff, c.HTTP.Listen)
 	}

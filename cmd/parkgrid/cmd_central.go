@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/parkgrid/parkgrid/central/store/postgres"
 	"github.com/parkgrid/parkgrid/central/store/sqlite"
 	"github.com/parkgrid/parkgrid/central/tsdb"
+	"github.com/parkgrid/parkgrid/edge/reading"
 )
 
 // runCentral is `parkgrid central --config central.yaml`: the central
@@ -111,7 +113,8 @@ func serveCentral(ctx context.Context, cfg *centralconfig.Config, log *slog.Logg
 	}
 
 	in, err := ingest.New(ingest.Config{
-		Broker: brokerURL, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
+		Broker: brokerURL, ClientID: cfg.MQTT.ClientID,
+		Topic: "$share/" + cfg.MQTT.ShareGroup + "/" + strings.TrimPrefix(reading.SharedBatchTopic, "$share/central/"), Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
 		MaxGroup: cfg.Ingest.MaxGroup, Linger: cfg.Ingest.Linger, Workers: cfg.Ingest.Workers,
 	}, st, ingest.NewOCMF(), ingest.Options{Logger: log.With("component", "ingest"), Registry: reg, Writer: writer})
 	if err != nil {
