@@ -37,7 +37,7 @@ func killPayload(seq uint64, run int) []byte {
 func TestHelperProcess(t *testing.T) {
 	dir := os.Getenv(killDirEnv)
 	if dir == "" {
-		t.Skip("helper process for TestKill9")
+		t.Skip("helper process for TestKill9") // not a service skip: runs only when re-executed, in CI too
 	}
 	run, _ := strconv.Atoi(os.Getenv(killRunEnv))
 	go func() { // the parent's end of stdin closes if it dies
