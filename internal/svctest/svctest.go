@@ -5,8 +5,10 @@
 package svctest
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -156,4 +158,67 @@ func SharedDir(t testing.TB, rel string) string {
 		Missing(t, "shared test data "+p, "it sits beside the repository on the developers' machines, not in a user's clone")
 	}
 	return p
+}
+
+// PymodbusSDM630 serves an Eastron SDM630 register map with Debian's
+// python3-pymodbus (drivers/sdm630/testdata/pymodbus_sdm630.py: a Modbus
+// stack written independently of ours) on a free loopback port, and returns
+// its host:port once it listens. The server stops at cleanup.
+func PymodbusSDM630(t testing.TB) string {
+	t.Helper()
+	py := pymodbusPython(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_, port, _ := net.SplitHostPort(addr)
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	script := filepath.Join(RepoRoot(t), "drivers", "sdm630", "testdata", "pymodbus_sdm630.py")
+	cmd := exec.CommandContext(ctx, py, script, port)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if sc.Text() == "ready" {
+				ready <- true
+				_, _ = io.Copy(io.Discard, stdout)
+				return
+			}
+		}
+		ready <- false
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatal("pymodbus server exited before it was ready")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("pymodbus server not ready within 30 s")
+	}
+	return addr
+}
+
+// pymodbusPython returns a python3 that can import pymodbus: the one on
+// PATH, else Debian's /usr/bin/python3 (python3-pymodbus installs there,
+// while a pyenv or venv python3 may shadow it on PATH).
+func pymodbusPython(t testing.TB) string {
+	t.Helper()
+	py := Command(t, "python3", "apt-get install python3")
+	for _, p := range []string{py, "/usr/bin/python3"} {
+		if exec.Command(p, "-c", "import pymodbus").Run() == nil {
+			return p
+		}
+	}
+	Missing(t, "python3 module pymodbus", "apt-get install -y python3-pymodbus")
+	return ""
 }
