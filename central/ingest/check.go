@@ -95,7 +95,7 @@ func (in *Ingester) check(ctx context.Context, topic string, msg []byte) (verdic
 	}
 	var gw store.Gateway
 	var lookupErr error
-	b, body, err := reading.Open(msg, func(id string) (ed25519.PublicKey, error) {
+	b, body, sig, err := open(msg, func(id string) (ed25519.PublicKey, error) {
 		g, err := in.keys.gateway(ctx, id)
 		if err != nil {
 			lookupErr = err
@@ -126,7 +126,7 @@ func (in *Ingester) check(ctx context.Context, topic string, msg []byte) (verdic
 		return rejected(topic, b.Gateway, b.Seq, ReasonSiteMismatch,
 			fmt.Errorf("batch site %q, topic site %q, gateway %q enrolled at %q", b.Site, site, b.Gateway, gw.Site), msg), nil
 	}
-	it := store.Item{Gateway: b.Gateway, Seq: b.Seq, Batch: b, Body: body, Sig: envelopeSig(msg), OCMFVerified: true}
+	it := store.Item{Gateway: b.Gateway, Seq: b.Seq, Batch: b, Body: body, Sig: sig, OCMFVerified: true}
 	if err := store.CheckItem(it); err != nil {
 		return rejected(topic, b.Gateway, b.Seq, ReasonMalformed, err, msg), nil
 	}
@@ -148,17 +148,6 @@ func (in *Ingester) check(ctx context.Context, topic string, msg []byte) (verdic
 		}
 	}
 	return verdict{item: it, site: site}, nil
-}
-
-// envelopeSig returns the envelope's signature (already verified by Open).
-func envelopeSig(msg []byte) []byte {
-	var env struct {
-		Sig []byte `json:"sig"`
-	}
-	if json.Unmarshal(msg, &env) != nil {
-		return nil
-	}
-	return env.Sig
 }
 
 // keyCache caches gateway enrolments and meter keys for a short time, so a

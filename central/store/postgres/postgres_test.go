@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/parkgrid/parkgrid/central/store"
 	"github.com/parkgrid/parkgrid/central/store/postgres"
 	"github.com/parkgrid/parkgrid/central/store/storetest"
+	"github.com/parkgrid/parkgrid/edge/reading"
 	"github.com/parkgrid/parkgrid/internal/svctest"
 )
 
@@ -65,5 +67,56 @@ func TestReopen(t *testing.T) {
 	var n int
 	if err := s.Pool().QueryRow(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("schema_migrations rows = %d, %v; want 1", n, err)
+	}
+}
+
+// TestBinaryCopyValues: the hand-encoded binary COPY stores what pgx's own
+// encoding would: times before 2000 and below the microsecond, negative
+// values, non-ASCII text, stale flags.
+func TestBinaryCopyValues(t *testing.T) {
+	dsn := svctest.PostgresDSN(t)
+	s, err := postgres.Open(t.Context(), dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	times := []time.Time{
+		time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(1999, 12, 31, 23, 59, 59, 123456789, time.UTC),
+		time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 11, 25, 10, 0, 0, 1500, time.FixedZone("x", 3600)),
+	}
+	b := reading.Batch{Version: 1, Site: "sité", Gateway: "gw-ü", Seq: 1, Sent: times[3]}
+	for i, tm := range times {
+		b.Readings = append(b.Readings, reading.Reading{Time: tm, Device: fmt.Sprintf("m-%d€", i), Point: "cp",
+			Quantity: reading.QPowerW, Value: int64(-1 << (60 - i)), Stale: i%2 == 0, Session: "s✓"})
+	}
+	b.Readings = append(b.Readings, reading.Reading{Time: times[1], Device: "m", Quantity: reading.QSnapshot,
+		OCMF: "OCMF|{\"x\":\"ä\"}|{}", Session: "sess"})
+	if _, err := s.SaveBatches(t.Context(), []store.Item{{Gateway: b.Gateway, Seq: 1, Batch: b, Body: []byte("{}"), OCMFVerified: true}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Readings(t.Context(), store.ReadingFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(b.Readings) {
+		t.Fatalf("%d readings, want %d", len(got), len(b.Readings))
+	}
+	for _, r := range got {
+		w := b.Readings[r.Index]
+		if r.Gateway != b.Gateway || r.Seq != 1 || r.Site != b.Site || r.Device != w.Device || r.Point != w.Point ||
+			r.Quantity != w.Quantity || r.Value != w.Value || r.Stale != w.Stale || r.Session != w.Session ||
+			!r.Time.Equal(w.Time.Truncate(time.Microsecond)) || r.OCMF != w.OCMF {
+			t.Errorf("reading %d: got %+v, want %+v", r.Index, r, w)
+		}
+	}
+	snaps, err := s.Snapshots(t.Context(), store.SnapshotFilter{})
+	if err != nil || len(snaps) != 1 {
+		t.Fatalf("snapshots %+v, %v", snaps, err)
+	}
+	if sn := snaps[0]; sn.Meter != "m" || sn.Session != "sess" || sn.OCMF != b.Readings[4].OCMF || !sn.Verified ||
+		!sn.Time.Equal(times[1].Truncate(time.Microsecond)) || sn.Index != 4 || sn.Site != b.Site {
+		t.Errorf("snapshot %+v", sn)
 	}
 }
