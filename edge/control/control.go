@@ -109,6 +109,7 @@ type pointState struct {
 	known       bool      // setpointMA is what the charger holds
 	rewrite     bool      // write the setpoint again once the controller answers
 	setpointMA  int64     // last written
+	triedMA     int64     // highest setpoint tried since the last good write; the charger may hold it
 	nextTry     time.Time // after a failed write
 	demand      *loadmgmt.Demand
 	alloc       loadmgmt.Allocation
@@ -440,7 +441,17 @@ func (l *Loop) Step(ctx context.Context, now time.Time) {
 				v.Reason = "ramp"
 			}
 		}
-		cut := p.known && desired < p.setpointMA || desired == 0
+		// A cut is anything that may lower what the charger draws. After a
+		// failed write the charger holds the last good setpoint, or the
+		// one that failed (a write can time out after it landed), or what
+		// it reports offering: below any of them is a cut. Cuts are tried
+		// every step (never held back by RetryFailed) and go before raises:
+		// Stabilize has already handed what they free to other points.
+		held := p.setpointMA
+		if !p.known {
+			held = max(held, p.triedMA, int64(v.OfferedA)*1000)
+		}
+		cut := desired == 0 || desired < held
 		drawingMore := int64(v.OfferedA)*1000 > desired+l.cfg.DeadbandMA
 		switch {
 		case v.ControllerStale, v.Blocked != "":
@@ -461,6 +472,7 @@ func (l *Loop) Step(ctx context.Context, now time.Time) {
 		err := l.out.SetCurrentMA(wctx, p.ID, target)
 		if err != nil {
 			p.known = false
+			p.triedMA = max(p.triedMA, target)
 			p.nextTry = now.Add(l.cfg.RetryFailed) // cuts do not wait for it
 			p.lastErr = err.Error()
 			if ctx.Err() == nil {
@@ -468,7 +480,7 @@ func (l *Loop) Step(ctx context.Context, now time.Time) {
 			}
 			return
 		}
-		p.known, p.rewrite, p.setpointMA, p.lastErr, p.nextTry = true, false, target, "", time.Time{}
+		p.known, p.rewrite, p.setpointMA, p.lastErr, p.nextTry, p.triedMA = true, false, target, "", time.Time{}, 0
 	}
 	parallel(l.cfg.MaxParallel, cuts, write)
 	parallel(l.cfg.MaxParallel, raises, write)

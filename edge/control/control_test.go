@@ -25,11 +25,13 @@ type outputs struct {
 	writes  []string
 	current map[string]int64
 	fail    map[string]error
+	tries   []string // every write, failed or not
 }
 
 func (o *outputs) SetCurrentMA(_ context.Context, point string, mA int64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.tries = append(o.tries, fmt.Sprintf("%s=%d", point, mA/1000))
 	if err := o.fail[point]; err != nil {
 		return err
 	}
@@ -527,5 +529,82 @@ func TestMinOffAfterAStopButNotAfterSafety(t *testing.T) {
 	f.step(time.Second, 0, true)
 	if a := f.out.amps("cp-2"); a < 6 {
 		t.Errorf("cp-2 not restarted after safety let go: %d A", a)
+	}
+}
+
+// TestFailedWriteCutIsRetriedAtOnceBeforeRaises: a reduction of a point
+// whose last write failed is a cut all the same. Stabilize has handed the
+// current it frees to others, so it is tried every step, not after
+// RetryFailed, and written before the raises.
+func TestFailedWriteCutIsRetriedAtOnceBeforeRaises(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.RaiseEvery = 0; c.RetryFailed = 5 * time.Second })
+	f.car(1, drivers.StateC)
+	f.car(2, drivers.StateC)
+	f.step(0, 0, true)
+	if got := f.out.take(); !slices.Equal(got, []string{"cp-1=31", "cp-2=31", "cp-3=0", "cp-4=0"}) {
+		t.Fatalf("two cars: %v", got)
+	}
+	// A third car: cp-1 is to go down, but its write fails.
+	f.out.fail["cp-1"] = errors.New("bus unavailable")
+	f.car(3, drivers.StateC)
+	f.step(time.Second, 0, true)
+	f.out.take()
+	if p, _ := f.loop.Point("cp-1"); p.SetpointKnown {
+		t.Fatalf("cp-1 = %+v", p)
+	}
+	// Still failing: tried again the next step.
+	f.out.mu.Lock()
+	f.out.tries = nil
+	f.out.mu.Unlock()
+	f.step(time.Second, 0, true)
+	f.out.mu.Lock()
+	tries := slices.Clone(f.out.tries)
+	f.out.mu.Unlock()
+	if !slices.ContainsFunc(tries, func(s string) bool { return strings.HasPrefix(s, "cp-1=") }) {
+		t.Errorf("cut of cp-1 not retried within RetryFailed: tried %v", tries)
+	}
+	// The bus is back and a fourth car arrives: cp-1's cut goes with the
+	// cuts, before cp-4's raise.
+	delete(f.out.fail, "cp-1")
+	f.car(4, drivers.StateC)
+	f.out.take()
+	f.out.mu.Lock()
+	f.out.writes = nil
+	f.out.mu.Unlock()
+	f.step(time.Second, 0, true)
+	f.out.mu.Lock()
+	order := slices.Clone(f.out.writes)
+	f.out.mu.Unlock()
+	i1 := slices.IndexFunc(order, func(s string) bool { return strings.HasPrefix(s, "cp-1=") })
+	i4 := slices.IndexFunc(order, func(s string) bool { return strings.HasPrefix(s, "cp-4=") })
+	if i1 < 0 || i4 < 0 || i1 > i4 {
+		t.Errorf("write order %v: want cp-1's cut before cp-4's raise", order)
+	}
+	if a := f.out.amps("cp-1"); a > 16 {
+		t.Errorf("cp-1 at %d A with four cars on 62 A", a)
+	}
+}
+
+// TestUnknownSetpointBelowOfferedIsACut: a charger whose setpoint is not
+// known but which offers more than the plan grants is cut, not raised.
+func TestUnknownSetpointBelowOfferedIsACut(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.RaiseEvery = 0 })
+	f.out.fail["cp-1"] = errors.New("bus unavailable")
+	f.car(1, drivers.StateC)
+	f.step(0, 0, true) // cp-1's first write fails: nothing known
+	f.out.take()
+	delete(f.out.fail, "cp-1")
+	// cp-1 offers 32 A on its own; a second car halves the share.
+	f.state.PutCharger("cc-1", f.clk.Now(), drivers.ChargerStatus{State: drivers.StateC, OfferedA: 32})
+	f.car(2, drivers.StateC)
+	f.out.mu.Lock()
+	f.out.writes = nil
+	f.out.mu.Unlock()
+	f.step(time.Second, 0, true)
+	f.out.mu.Lock()
+	order := slices.Clone(f.out.writes)
+	f.out.mu.Unlock()
+	if len(order) < 2 || !strings.HasPrefix(order[0], "cp-1=") {
+		t.Errorf("write order %v: want cp-1 (offering 32 A) cut first", order)
 	}
 }

@@ -169,6 +169,8 @@ type Watcher struct {
 	spdOpen   map[string]bool  // node → SPD open
 	hot       map[string]bool  // node → stopped for temperature
 	noSensor  map[string]bool  // node → no fresh sensor
+	sensorRep map[string]bool  // node → sensor-offline event emitted, no sensor-online since
+	fireSeen  bool             // the fire loop (and supervision) was read healthy at least once
 	temps     map[string]int64 // node → hottest fresh sensor, 0.1 °C
 	events    []Event
 }
@@ -203,7 +205,7 @@ func New(cfg Config, state State, clk clock.Clock, log *slog.Logger) (*Watcher, 
 		diDev:   map[string]bool{cfg.FireLoop.Device: true},
 		byID:    map[string]*point{},
 		spdOpen: map[string]bool{}, hot: map[string]bool{}, noSensor: map[string]bool{},
-		temps: map[string]int64{},
+		sensorRep: map[string]bool{}, temps: map[string]int64{},
 	}
 	if cfg.Supervision != nil {
 		w.diDev[cfg.Supervision.Device] = true
@@ -281,12 +283,19 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
-// alarm returns the fire-alarm condition at now, "" if healthy.
-func (w *Watcher) alarm(now time.Time, started time.Time) (Cause, string) {
+// alarm returns the fire-alarm condition at now, "" if healthy. With
+// grace, a DI module not read yet counts as healthy until OfflineAfter after
+// started (Check: no trip before the first poll was due); without it, "not
+// read yet" is an alarm (Reset, Present: nothing is released or shown
+// healthy on no evidence).
+func (w *Watcher) alarm(now, started time.Time, grace bool) (Cause, string) {
 	check := func(in Input, open Cause) (Cause, string) {
 		r := w.state.Contacts(in.Device, now)
 		since := r.At
 		if since.IsZero() {
+			if !grace {
+				return CauseDIOffline, fmt.Sprintf("DI module %q not read yet", in.Device)
+			}
 			since = started // grace after start for the first read
 		}
 		if now.Sub(since) > w.cfg.OfflineAfter {
@@ -315,12 +324,13 @@ func (w *Watcher) alarm(now time.Time, started time.Time) (Cause, string) {
 
 // Present returns the fire-alarm condition at now ("" when healthy),
 // whether or not the latch is set: the EMS API shows a latched alarm as
-// active while its input is still open.
+// active while its input is still open. A DI module not read yet counts as
+// an alarm (CauseDIOffline), start-up grace or not.
 func (w *Watcher) Present(now time.Time) (Cause, string) {
 	w.mu.RLock()
 	started := w.started
 	w.mu.RUnlock()
-	return w.alarm(now, started)
+	return w.alarm(now, started, false)
 }
 
 // Check evaluates every input once at now and acts on what it finds. Run
@@ -329,8 +339,24 @@ func (w *Watcher) Check(ctx context.Context, now time.Time) {
 	w.mu.RLock()
 	started, latched := w.started, w.latched
 	w.mu.RUnlock()
-	if cause, detail := w.alarm(now, started); cause != "" && !latched {
+	cause, detail := w.alarm(now, started, true)
+	if cause != "" && !latched {
 		w.trip(ctx, now, cause, detail)
+	}
+	if cause == "" {
+		// Control may raise only once the fire loop has been read: the
+		// start-up grace keeps the latch from tripping, not the chargers
+		// from charging.
+		w.mu.RLock()
+		seen := w.fireSeen
+		w.mu.RUnlock()
+		if !seen {
+			if c, _ := w.alarm(now, started, false); c == "" {
+				w.mu.Lock()
+				w.fireSeen = true
+				w.mu.Unlock()
+			}
+		}
 	}
 	w.checkSPDs(ctx, now)
 	w.checkThermal(ctx, now)
@@ -356,13 +382,40 @@ func (w *Watcher) trip(ctx context.Context, now time.Time, cause Cause, detail s
 }
 
 func (w *Watcher) checkSPDs(ctx context.Context, now time.Time) {
+	w.mu.RLock()
+	started := w.started
+	w.mu.RUnlock()
 	for _, s := range w.cfg.SPDs {
+		// An SPD contact that cannot be read protects nothing: its
+		// distribution stops as if it were open. Its module need not be the
+		// fire loop's, so the latch does not cover it. A module not read yet
+		// has the start-up grace the fire loop has.
+		// On the fire loop's own module, an unreadable module trips the
+		// latch (after OfflineAfter) instead: an SPD cut first would queue
+		// writes on the module's bus and starve its next read.
 		r := w.state.Contacts(s.Input.Device, now)
-		if r.Stale {
-			continue // an unreadable module trips the fire latch
-		}
+		var open bool
+		var detail string
 		closed, ok := r.Value.IsClosed(s.Input.Input)
-		open := ok && !closed
+		since := r.At
+		if since.IsZero() {
+			since = started
+		}
+		unread := now.Sub(since) > w.cfg.OfflineAfter
+		switch {
+		case w.alarmDev(s.Input.Device) && (r.At.IsZero() || r.Stale || unread):
+			continue // the latch covers it
+		case r.At.IsZero() && !unread:
+			continue // grace: the first read is not due yet
+		case r.At.IsZero():
+			open, detail = true, fmt.Sprintf("DI module %q not read: SPD state unknown", s.Input.Device)
+		case unread:
+			open, detail = true, fmt.Sprintf("DI module %q not read for %s: SPD state unknown", s.Input.Device, r.Age(now).Round(time.Millisecond))
+		case !ok:
+			open, detail = true, fmt.Sprintf("DI module %q does not report input %d: SPD state unknown", s.Input.Device, s.Input.Input)
+		case !closed:
+			open, detail = true, fmt.Sprintf("DI module %q input %d open", s.Input.Device, s.Input.Input)
+		}
 		w.mu.Lock()
 		was := w.spdOpen[s.Node]
 		w.spdOpen[s.Node] = open
@@ -371,8 +424,8 @@ func (w *Watcher) checkSPDs(ctx context.Context, now time.Time) {
 		case open && !was:
 			pts := w.below(s.Node)
 			w.cut(ctx, pts, "spd: "+s.Node)
-			w.log.Error("SPD tripped: distribution stopped", "node", s.Node, "points", len(pts))
-			w.event(Event{At: now, Kind: EventSPDTripped, Node: s.Node, Detail: fmt.Sprintf("DI module %q input %d open", s.Input.Device, s.Input.Input)})
+			w.log.Error("SPD tripped: distribution stopped", "node", s.Node, "points", len(pts), "detail", detail)
+			w.event(Event{At: now, Kind: EventSPDTripped, Node: s.Node, Detail: detail})
 		case !open && was:
 			w.log.Warn("SPD contact closed again", "node", s.Node)
 			w.event(Event{At: now, Kind: EventSPDCleared, Node: s.Node})
@@ -393,8 +446,15 @@ func (w *Watcher) checkThermal(ctx context.Context, now time.Time) {
 			}
 		}
 		w.mu.Lock()
-		wasMissing, wasHot := w.noSensor[th.Node], w.hot[th.Node]
+		wasHot, reported := w.hot[th.Node], w.sensorRep[th.Node]
 		started := w.started
+		// A node without a fresh sensor is reported once the start-up
+		// minute is over, whether its sensors died then or never answered.
+		offline := !fresh && !reported && now.Sub(started) > time.Minute
+		online := fresh && reported
+		if offline || online {
+			w.sensorRep[th.Node] = offline
+		}
 		w.noSensor[th.Node] = !fresh
 		if fresh {
 			w.temps[th.Node] = hottest
@@ -411,9 +471,9 @@ func (w *Watcher) checkThermal(ctx context.Context, now time.Time) {
 		w.hot[th.Node] = hot
 		w.mu.Unlock()
 		switch {
-		case !fresh && !wasMissing && now.Sub(started) > time.Minute:
+		case offline:
 			w.event(Event{At: now, Kind: EventSensorOffline, Node: th.Node, Detail: "no fresh temperature"})
-		case fresh && wasMissing:
+		case online:
 			w.event(Event{At: now, Kind: EventSensorOnline, Node: th.Node})
 		}
 		switch {
@@ -426,6 +486,11 @@ func (w *Watcher) checkThermal(ctx context.Context, now time.Time) {
 			w.event(Event{At: now, Kind: EventOvertempClear, Node: th.Node, Detail: fmt.Sprintf("%.1f °C", float64(hottest)/10)})
 		}
 	}
+}
+
+// alarmDev reports whether device carries the fire loop or its supervision.
+func (w *Watcher) alarmDev(device string) bool {
+	return device == w.cfg.FireLoop.Device || w.cfg.Supervision != nil && device == w.cfg.Supervision.Device
 }
 
 // below returns the points hanging below node.
@@ -445,6 +510,9 @@ func (w *Watcher) blockReasonLocked(p *point) string {
 	if w.latched {
 		return "latch: " + string(w.cause)
 	}
+	if !w.fireSeen {
+		return BlockAwaitingFireLoop
+	}
 	for n := range p.below {
 		if w.spdOpen[n] {
 			return "spd: " + n
@@ -455,6 +523,10 @@ func (w *Watcher) blockReasonLocked(p *point) string {
 	}
 	return ""
 }
+
+// BlockAwaitingFireLoop is the block reason until the fire loop (and its
+// supervision contact) has been read healthy once.
+const BlockAwaitingFireLoop = "awaiting first fire-loop reading"
 
 // Blocked reports what holds a point at 0 A ("" if nothing).
 func (w *Watcher) Blocked(pointID string) string {
@@ -604,7 +676,7 @@ func (w *Watcher) Reset(who, why string, now time.Time) error {
 	}
 	started := w.started
 	w.mu.Unlock()
-	if cause, detail := w.alarm(now, started); cause != "" {
+	if cause, detail := w.alarm(now, started, false); cause != "" {
 		w.event(Event{At: now, Kind: EventResetRefused, Cause: cause, Detail: fmt.Sprintf("%s (by %s: %s)", detail, who, why)})
 		w.log.Warn("safety reset refused: alarm still present", "who", who, "cause", cause, "detail", detail)
 		return fmt.Errorf("safety reset at site %q: %w: %s", w.cfg.Site, ErrAlarmPresent, detail)

@@ -48,6 +48,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	f := &fixture{t: t, clk: clocktest.New(t0), chargers: map[string]*sitetest.Charger{}}
 	f.state = site.New([]site.Spec{
 		{ID: "di", Interval: 100 * time.Millisecond},
+		{ID: "di-2", Interval: 100 * time.Millisecond}, // read only by tests that use it
 		{ID: "t1", Interval: 10 * time.Second},
 		{ID: "t2", Interval: 10 * time.Second},
 	})
@@ -76,6 +77,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	t.Cleanup(cancel)
 	f.ctx = ctx
 	f.contacts(healthy)
+	f.check() // the first fire-loop reading: control may raise from here
 	return f
 }
 
@@ -314,9 +316,11 @@ func TestFailedCutIsRetried(t *testing.T) {
 	}
 	// Second failure at 1 s: the next try waits 2 s.
 	f.clk.Advance(time.Second)
+	f.open(loop) // the module stays read: only the retry backoff is tested
 	f.check()
 	n := len(f.kinds())
 	f.clk.Advance(1500 * time.Millisecond)
+	f.open(loop) // the module stays read: only the retry backoff is tested
 	f.check()
 	if len(f.kinds()) != n {
 		t.Fatalf("retried 1.5 s after the second failure: %v", f.kinds()[n:])
@@ -324,11 +328,13 @@ func TestFailedCutIsRetried(t *testing.T) {
 	ch.SetWriteErr(nil)
 	ch.Seed(16, true)
 	f.clk.Advance(400 * time.Millisecond)
+	f.open(loop) // the module stays read: only the retry backoff is tested
 	f.check()
 	if a, _ := ch.Current(); a != 16 {
 		t.Fatal("retried before the backoff ran out")
 	}
 	f.clk.Advance(100 * time.Millisecond)
+	f.open(loop) // the module stays read: only the retry backoff is tested
 	f.check()
 	if a, on := ch.Current(); a != 0 || on {
 		t.Errorf("cp-2 after retry: %d A %v", a, on)
@@ -521,4 +527,159 @@ func TestRunWakesOnContacts(t *testing.T) {
 			t.Fatal("Wake did not lead to a cut")
 		}
 	}
+}
+
+// TestSPDOnUnreadModuleStopsItsDistribution: an SPD contact on a module of
+// its own (not the fire loop's) that is never read, or goes silent, stops
+// its distribution and says so; the latch does not cover it.
+func TestSPDOnUnreadModuleStopsItsDistribution(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.SPDs[1].Input = Input{Device: "di-2", Input: 0} })
+	if r := f.w.Blocked("cp-4"); r != "" {
+		t.Fatalf("cp-4 blocked within the start-up grace: %q", r)
+	}
+	if err := f.setAll(16); err != nil {
+		t.Fatal(err)
+	}
+	f.clk.Advance(301 * time.Millisecond)
+	f.contacts(healthy)
+	f.check()
+	if r := f.w.Blocked("cp-4"); r != "spd: ud-2" {
+		t.Errorf("cp-4 below an SPD never read: blocked %q, want spd: ud-2", r)
+	}
+	if a, on := f.chargers["cp-4"].Current(); a != 0 || on {
+		t.Errorf("cp-4 at %d A %v, want cut", a, on)
+	}
+	if a, _ := f.chargers["cp-1"].Current(); a != 16 {
+		t.Errorf("cp-1 (other distribution) at %d A", a)
+	}
+	if f.w.Latched() {
+		t.Error("latched for an SPD module")
+	}
+	if !slices.Contains(f.kinds(), EventSPDTripped) {
+		t.Errorf("no %s event: %v", EventSPDTripped, f.kinds())
+	}
+	// Read and closed: released.
+	f.state.PutContacts("di-2", f.clk.Now(), site.Contacts{Closed: 1, N: 1})
+	f.check()
+	if r := f.w.Blocked("cp-4"); r != "" {
+		t.Errorf("still blocked: %q", r)
+	}
+	// Silent again (stale): stopped again.
+	n := len(f.kinds())
+	f.clk.Advance(time.Second)
+	f.contacts(healthy)
+	f.check()
+	if r := f.w.Blocked("cp-4"); r != "spd: ud-2" {
+		t.Errorf("cp-4 below a silent SPD module: blocked %q", r)
+	}
+	if !slices.Contains(f.kinds()[n:], EventSPDTripped) {
+		t.Errorf("no %s event for the stale module: %v", EventSPDTripped, f.kinds()[n:])
+	}
+	// A module that does not report the input: stopped too.
+	f.state.PutContacts("di-2", f.clk.Now(), site.Contacts{Closed: 1, N: 1})
+	f.check()
+	f.w.cfg.SPDs[1].Input.Input = 5
+	f.check()
+	if r := f.w.Blocked("cp-4"); r != "spd: ud-2" {
+		t.Errorf("cp-4 below a missing SPD input: blocked %q", r)
+	}
+}
+
+// TestRestoredLatchNotResetBeforeFirstRead: within the start-up grace, no
+// reading is no evidence: the restored latch holds and the alarm shows.
+func TestRestoredLatchNotResetBeforeFirstRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "safety.json")
+	if err := writeStateFile(path, stateFile{Latched: true, Cause: CauseFireLoop, TrippedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	clk := clocktest.New(t0)
+	state := site.New([]site.Spec{{ID: "di", Interval: 100 * time.Millisecond}})
+	w, err := New(Config{Site: "test", FireLoop: Input{Device: "di", Input: loop}, StateFile: path}, state, clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(100 * time.Millisecond)
+	if c, _ := w.Present(clk.Now()); c != CauseDIOffline {
+		t.Errorf("Present before the first read = %q, want %q", c, CauseDIOffline)
+	}
+	if err := w.Reset("mallory", "quick", clk.Now()); !errors.Is(err, ErrAlarmPresent) {
+		t.Fatalf("reset before the first read: %v, want ErrAlarmPresent", err)
+	}
+	if !w.Latched() {
+		t.Fatal("latch released")
+	}
+	// The grace still keeps Check from tripping anew before the first poll.
+	w.Check(context.Background(), clk.Now())
+	state.PutContacts("di", clk.Now(), healthy)
+	if c, _ := w.Present(clk.Now()); c != "" {
+		t.Errorf("Present after a healthy read = %q", c)
+	}
+	if err := w.Reset("alice", "all clear", clk.Now()); err != nil {
+		t.Errorf("reset after a healthy read: %v", err)
+	}
+}
+
+// TestSensorDeadFromStartIsReported: a node whose sensors never answer is
+// reported once the start-up minute is over, once, and back online once.
+func TestSensorDeadFromStartIsReported(t *testing.T) {
+	f := newFixture(t, nil)
+	count := func(k EventKind) int {
+		n := 0
+		for _, e := range f.kinds() {
+			if e == k {
+				n++
+			}
+		}
+		return n
+	}
+	for range 4 {
+		f.clk.Advance(30 * time.Second)
+		f.contacts(healthy)
+		f.check()
+	}
+	if n := count(EventSensorOffline); n != 1 {
+		t.Errorf("%d %s events for a sensor dead from start, want 1: %v", n, EventSensorOffline, f.kinds())
+	}
+	f.state.PutTemperature("t1", f.clk.Now(), 300)
+	f.check()
+	if n := count(EventSensorOnline); n != 1 {
+		t.Errorf("%d %s events, want 1: %v", n, EventSensorOnline, f.kinds())
+	}
+}
+
+// TestNoRaiseBeforeFirstFireLoopRead: before the fire loop has been read
+// once, nothing above 0 A passes, though the grace keeps the latch off.
+func TestNoRaiseBeforeFirstFireLoopRead(t *testing.T) {
+	clk := clocktest.New(t0)
+	state := site.New([]site.Spec{{ID: "di", Interval: 100 * time.Millisecond}})
+	ch := sitetest.NewCharger(drivers.StateC)
+	w, err := New(Config{Site: "test", FireLoop: Input{Device: "di", Input: loop},
+		Points: []Point{{ID: "cp-1", Nodes: []string{"grid"}, Charger: ch}}}, state, clk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	w.Check(ctx, clk.Now())
+	if r := w.Blocked("cp-1"); r != BlockAwaitingFireLoop {
+		t.Errorf("Blocked before the first read = %q, want %q", r, BlockAwaitingFireLoop)
+	}
+	if err := w.SetCurrentMA(ctx, "cp-1", 16000); !errors.Is(err, ErrBlocked) {
+		t.Errorf("raise before the first read: %v, want ErrBlocked", err)
+	}
+	if err := w.SetCurrentMA(ctx, "cp-1", 0); err != nil {
+		t.Errorf("0 A before the first read: %v", err)
+	}
+	if w.Latched() {
+		t.Fatal("latched within the grace")
+	}
+	clk.Advance(100 * time.Millisecond)
+	state.PutContacts("di", clk.Now(), healthy)
+	w.Check(ctx, clk.Now())
+	if r := w.Blocked("cp-1"); r != "" {
+		t.Errorf("Blocked after a healthy read = %q", r)
+	}
+	if err := w.SetCurrentMA(ctx, "cp-1", 16000); err != nil {
+		t.Errorf("raise after the first read: %v", err)
+	}
+	w.wg.Wait()
 }
