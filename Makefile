@@ -53,7 +53,7 @@ services: deps influxd
 test: services
 	$(GO) vet ./...
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
-	$(GO) test -count=1 -run Layering ./cmd/parkgrid/
+	$(GO) test -count=1 -run Layering ./internal/layering/
 
 # test-unit runs the tests without installing or starting anything;
 # tests needing a missing service skip (locally) or fail (CI=true).

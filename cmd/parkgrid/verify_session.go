@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"os"
 
+	"github.com/parkgrid/parkgrid/central"
 	centralconfig "github.com/parkgrid/parkgrid/central/config"
 	"github.com/parkgrid/parkgrid/central/store"
 )
@@ -18,7 +19,14 @@ func sessionMeterKey(ctx context.Context, cfgPath, session string) (string, erro
 	if err != nil {
 		return "", err
 	}
-	st, err := openCentralStore(ctx, cfg.Store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if cfg.Store.Driver == centralconfig.DriverSQLite {
+		// Opening SQLite creates a missing file: a typo would look like
+		// an empty store.
+		if _, err := os.Stat(cfg.Store.Path); err != nil {
+			return "", fmt.Errorf("--session: central's database %s: %w", cfg.Store.Path, err)
+		}
+	}
+	st, err := central.OpenStore(ctx, cfg.Store, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return "", err
 	}

@@ -29,6 +29,7 @@ type Options struct {
 	MaxTTL     time.Duration    // longest TTL a limit may ask for; zero means one hour
 	Now        func() time.Time // nil means time.Now
 	Logger     *slog.Logger     // nil discards
+	Metrics    http.Handler     // optional: served on GET /metrics (Prometheus)
 }
 
 func (o *Options) check() error {
@@ -62,7 +63,7 @@ type rest struct {
 }
 
 // NewRouter returns the REST API, routes under /api/v1. Gin's mode is
-// process-wide: cmd/parkgrid sets gin.SetMode(gin.ReleaseMode) once.
+// process-wide: cmd/parkgrid sets gin.SetMode(gin.ReleaseMode) in main.
 func NewRouter(o Options) (*gin.Engine, error) {
 	if err := o.check(); err != nil {
 		return nil, err
@@ -81,6 +82,9 @@ func NewRouter(o Options) (*gin.Engine, error) {
 		c.JSON(http.StatusMethodNotAllowed, errorBody{Error: "method " + c.Request.Method + " not allowed on " + c.Request.URL.Path})
 	})
 
+	if o.Metrics != nil {
+		r.GET("/metrics", gin.WrapH(o.Metrics))
+	}
 	v1 := r.Group("/api/v1")
 	v1.GET("/openapi.json", a.openAPI)
 	v1.GET("/site", a.site)

@@ -1,4 +1,4 @@
-package main
+package edge
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // (edge/tsdb) once per control step.
 
 // newEdgeMetrics registers the edge's collectors on reg.
-func newEdgeMetrics(d *edgeDaemon, reg prometheus.Registerer) (*metrics.Metrics, error) {
+func newEdgeMetrics(d *Daemon, reg prometheus.Registerer) (*metrics.Metrics, error) {
 	m, err := metrics.New(reg, metrics.Options{
 		Buses:    func() []metrics.BusStats { return busStats(d.site.Buses, d.buses) },
 		Snapshot: func() metrics.Snapshot { return metricsSnapshot(d) },
@@ -77,7 +77,7 @@ func busStats(cfg []config.Bus, buses []*modbus.Bus) []metrics.BusStats {
 	return out
 }
 
-func metricsSnapshot(d *edgeDaemon) metrics.Snapshot {
+func metricsSnapshot(d *Daemon) metrics.Snapshot {
 	a := &emsAdapter{d: d}
 	site := a.Site()
 	out := metrics.Snapshot{CurrentMA: site.CurrentMA, PowerW: site.PowerW, SafeBudget: site.SafeBudget, AlarmLatched: site.AlarmLatched}
@@ -102,7 +102,7 @@ func metricsSnapshot(d *edgeDaemon) metrics.Snapshot {
 // feedInflux writes the grid values and every point's current, power and
 // energy after each control step (kick), until ctx ends. tsdb.Write never
 // blocks; the writer's own Run drains to InfluxDB.
-func feedInflux(ctx context.Context, d *edgeDaemon, w *tsdb.Writer, kick <-chan struct{}) {
+func feedInflux(ctx context.Context, d *Daemon, w *tsdb.Writer, kick <-chan struct{}) {
 	var last time.Time
 	for {
 		select {

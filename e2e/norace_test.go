@@ -1,6 +1,6 @@
 //go:build !race
 
-package main
+package e2e
 
 // raceEnabled: see e2e_race_test.go.
 const raceEnabled = false

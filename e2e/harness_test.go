@@ -1,4 +1,4 @@
-package main
+package e2e
 
 // The end-to-end harness: the real parkgrid binary as a subprocess (edge,
 // and central for the central-kill test), the car-park simulator and central
@@ -41,6 +41,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/parkgrid/parkgrid/central"
 	centralconfig "github.com/parkgrid/parkgrid/central/config"
 	"github.com/parkgrid/parkgrid/central/store"
 	"github.com/parkgrid/parkgrid/central/store/postgres"
@@ -87,10 +88,10 @@ func parkgridBinary(t testing.TB) string {
 			goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
 		}
 		bin := filepath.Join(e2eTmp, "parkgrid")
-		cmd := exec.Command(goCmd, "build", "-o", bin, ".")
+		cmd := exec.Command(goCmd, "build", "-o", bin, "../cmd/parkgrid")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			e2eBuildErr = fmt.Errorf("go build -o %s .: %v\n%s", bin, err, out)
+			e2eBuildErr = fmt.Errorf("go build -o %s ../cmd/parkgrid: %v\n%s", bin, err, out)
 			return
 		}
 		e2eBin = bin
@@ -386,7 +387,7 @@ func centralFile(t *testing.T, dir string, st centralconfig.Store, broker, clien
 	return path
 }
 
-// centralRun is central running in this process (serveCentral).
+// centralRun is central running in this process (central.Service).
 type centralRun struct {
 	Broker string
 	HTTP   string
@@ -394,7 +395,7 @@ type centralRun struct {
 	done   chan error
 }
 
-// startCentral runs serveCentral on the config at path, logging to
+// startCentral runs central on the config at path, logging to
 // central.log beside it, and waits until it ingests.
 func startCentral(t *testing.T, path string) *centralRun {
 	t.Helper()
@@ -410,21 +411,28 @@ func startCentral(t *testing.T, path string) *centralRun {
 	showLogTail(t, logPath)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &centralRun{cancel: cancel, done: make(chan error, 1)}
-	started := make(chan centralStarted, 1)
+	svc, err := central.New(cfg, central.Options{Logger: slog.New(slog.NewTextHandler(lf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
-		r.done <- serveCentral(ctx, cfg, slog.New(slog.NewTextHandler(lf, nil)), started)
+		r.done <- svc.Run(ctx)
 		lf.Close()
 	}()
 	t.Cleanup(func() { r.stop(t) })
-	select {
-	case a := <-started:
-		r.Broker, r.HTTP = a.Broker, a.HTTP
-	case err := <-r.done:
-		r.cancel = nil
-		t.Fatalf("central ended before it started: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("central did not start within 30 s")
+	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+	defer scancel()
+	a, err := svc.Addrs(sctx)
+	if err != nil {
+		select {
+		case err := <-r.done:
+			r.cancel = nil
+			t.Fatalf("central ended before it started: %v", err)
+		default:
+		}
+		t.Fatalf("central did not start within 30 s: %v", err)
 	}
+	r.Broker, r.HTTP = a.Broker, a.HTTP
 	return r
 }
 

@@ -1,6 +1,6 @@
 //go:build race
 
-package main
+package e2e
 
 // raceEnabled: the race detector slows the in-process central (the pure-Go
 // SQLite above all) about tenfold, so the outage test makes a smaller

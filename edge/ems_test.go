@@ -1,4 +1,4 @@
-package main
+package edge
 
 import (
 	"context"
@@ -99,7 +99,7 @@ func TestEdgeEMSLimitOverMQTT(t *testing.T) {
 	r := startEdgeWith(t, s, func(c *config.Site) {
 		c.Control.RaiseEvery, c.Control.MinOn, c.Control.MinOff = 0, 0, 0
 		uniqueSite(t, c)
-	}, func(o *edgeOptions) { o.emsBroker = broker })
+	}, func(o *Options) { o.EMSBroker = broker })
 	r.untilStep("cars charging", 15*time.Second, charging(cars...))
 	before := setpointSum(s.State())
 
@@ -181,7 +181,7 @@ func TestEdgeEMSLimitOverMQTT(t *testing.T) {
 func TestEdgeRESTAlarmReset(t *testing.T) {
 	s := simSmall(t)
 	plugCars(t, s)
-	r := startEdgeWith(t, s, func(c *config.Site) { c.Control.RaiseEvery = 0 }, func(o *edgeOptions) { o.restListen = "127.0.0.1:0" })
+	r := startEdgeWith(t, s, func(c *config.Site) { c.Control.RaiseEvery = 0 }, func(o *Options) { o.RESTListen = "127.0.0.1:0" })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	addr, err := r.d.RESTAddr(ctx)

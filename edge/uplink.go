@@ -1,4 +1,4 @@
-package main
+package edge
 
 import (
 	"context"
@@ -87,7 +87,7 @@ type snapshotMeter struct {
 
 // edgeUplink is the uplink side of one edge daemon.
 type edgeUplink struct {
-	d   *edgeDaemon
+	d   *Daemon
 	cfg config.Uplink
 	log *slog.Logger
 
@@ -114,7 +114,7 @@ type snapshotJob struct {
 	at      time.Time
 }
 
-func newEdgeUplink(d *edgeDaemon, cfg config.Uplink, meters []snapshotMeter) *edgeUplink {
+func newEdgeUplink(d *Daemon, cfg config.Uplink, meters []snapshotMeter) *edgeUplink {
 	return &edgeUplink{
 		d:      d,
 		cfg:    cfg,
@@ -509,7 +509,7 @@ func newSessionTracker(cps []config.ChargePoint, meters []snapshotMeter) *sessio
 }
 
 // step looks at every point's state at now and returns the snapshots to take.
-func (t *sessionTracker) step(d *edgeDaemon, now time.Time) []snapshotJob {
+func (t *sessionTracker) step(d *Daemon, now time.Time) []snapshotJob {
 	var jobs []snapshotJob
 	for i := range t.points {
 		p := &t.points[i]

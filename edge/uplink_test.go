@@ -1,4 +1,4 @@
-package main
+package edge
 
 import (
 	"context"
@@ -141,10 +141,10 @@ func TestEdgeUplinkToCentral(t *testing.T) {
 		c.Uplink.ReadingInterval = 200 * time.Millisecond
 		c.Uplink.BatchMaxDelay = 200 * time.Millisecond
 		fc = newFakeCentral(t, b.URL(), site, gateway, pub)
-	}, func(o *edgeOptions) {
-		o.uplinkBroker = b.URL()
-		o.uplinkKey = filepath.Join(dir, "keys", sign.PrivateFile)
-		o.uplinkOutbox = filepath.Join(dir, "outbox")
+	}, func(o *Options) {
+		o.UplinkBroker = b.URL()
+		o.UplinkKey = filepath.Join(dir, "keys", sign.PrivateFile)
+		o.UplinkOutbox = filepath.Join(dir, "outbox")
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -264,8 +264,8 @@ func TestEdgeUplinkRefusesToStartButKeepsCharging(t *testing.T) {
 			key, box := tc.setup(t, t.TempDir())
 			s := simSmall(t)
 			plugCars(t, s)
-			r := startEdgeWith(t, s, func(c *config.Site) { c.Control.RaiseEvery = 0 }, func(o *edgeOptions) {
-				o.uplinkBroker, o.uplinkKey, o.uplinkOutbox = "tcp://127.0.0.1:1", key, box
+			r := startEdgeWith(t, s, func(c *config.Site) { c.Control.RaiseEvery = 0 }, func(o *Options) {
+				o.UplinkBroker, o.UplinkKey, o.UplinkOutbox = "tcp://127.0.0.1:1", key, box
 			})
 			r.untilStep("cars charging", 15*time.Second, charging(cars...))
 			if r.d.UplinkRunning() {

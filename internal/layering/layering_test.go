@@ -1,4 +1,4 @@
-package main
+package layering
 
 import (
 	"os/exec"
@@ -102,6 +102,36 @@ func TestLayeringGinOnlyInDashboardAndEMSAPI(t *testing.T) {
 		}
 		if slices.Contains(strings.Fields(string(out)), "github.com/gin-gonic/gin") {
 			t.Errorf("%s imports gin; only dashboard and edge/emsapi serve HTTP with gin", p)
+		}
+	}
+}
+
+func TestLayeringNothingImportsCmd(t *testing.T) {
+	cmds := goList(t, "./cmd/...")
+	var others []string
+	for _, p := range goList(t, "./...") {
+		if !slices.Contains(cmds, p) {
+			others = append(others, p)
+		}
+	}
+	for _, d := range goList(t, append([]string{"-deps", "-test"}, others...)...) {
+		if slices.Contains(cmds, strings.Fields(d)[0]) {
+			t.Errorf("the build or tests of the other packages depend on %s; nothing imports cmd", d)
+		}
+	}
+}
+
+func TestLayeringDaemonsAreBuiltByTheirPackages(t *testing.T) {
+	// The edge daemon is assembled in package edge, central in package
+	// central; cmd/parkgrid calls them and holds no goroutine-owning type.
+	for _, root := range []string{"./edge", "./central"} {
+		if got := goList(t, root); len(got) != 1 {
+			t.Errorf("%s: %v", root, got)
+		}
+	}
+	for _, d := range appDeps(t, "./central") {
+		if d == module+"edge" {
+			t.Errorf("central depends on the edge daemon")
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package edge
 
 import (
 	"context"
@@ -113,16 +113,16 @@ func BenchmarkFireAlarm200(b *testing.B) {
 	const n = 200
 	s, cfg := benchSite(b, n)
 	events := make(chan safety.Event, 4096)
-	d, err := newEdgeDaemon(cfg, edgeOptions{
-		log:           slog.New(slog.NewTextHandler(io.Discard, nil)),
-		onSafetyEvent: func(e safety.Event) { send(events, e) },
+	d, err := New(cfg, Options{
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnSafetyEvent: func(e safety.Event) { send(events, e) },
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
+	go func() { done <- d.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
 	// Let the edge come up: every charger read and given its first setpoint.

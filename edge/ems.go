@@ -1,4 +1,4 @@
-package main
+package edge
 
 import (
 	"context"
@@ -29,7 +29,7 @@ var (
 
 // emsAdapter is the edge daemon as the EMS API sees it.
 type emsAdapter struct {
-	d *edgeDaemon
+	d *Daemon
 	// onLimit, if set, is told of every limit the adapter put in force
 	// (the uplink turns it into an event). It must not block.
 	onLimit func(req emsapi.LimitRequest, eff control.Effective, now time.Time)

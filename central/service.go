@@ -1,0 +1,218 @@
+package central
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/parkgrid/parkgrid/central/broker"
+	centralconfig "github.com/parkgrid/parkgrid/central/config"
+	"github.com/parkgrid/parkgrid/central/ingest"
+	"github.com/parkgrid/parkgrid/central/store"
+	"github.com/parkgrid/parkgrid/central/store/postgres"
+	"github.com/parkgrid/parkgrid/central/store/sqlite"
+	"github.com/parkgrid/parkgrid/central/tsdb"
+	"github.com/parkgrid/parkgrid/edge/reading"
+)
+
+// Addrs tells where a started central listens.
+type Addrs struct {
+	Broker string // tcp://host:port (the embedded broker's, or the external one)
+	HTTP   string // host:port
+}
+
+// Options are what New needs besides the config.
+type Options struct {
+	Logger *slog.Logger // nil: discard
+}
+
+// Service is the central service built from a checked config. New does no
+// I/O; Run opens the store, the broker and the listeners and runs until its
+// context ends; everything it opened is closed when Run returns.
+type Service struct {
+	cfg *centralconfig.Config
+	log *slog.Logger
+
+	ready chan struct{} // closed once Run listens and ingest subscribed (or Run ended)
+	addrs Addrs         // set before ready is closed
+}
+
+// New builds central from a config that centralconfig.Load has checked.
+func New(cfg *centralconfig.Config, opt Options) (*Service, error) {
+	if cfg == nil {
+		return nil, errors.New("central: no config")
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg, log: log, ready: make(chan struct{})}, nil
+}
+
+// Addrs waits until Run listens and returns where; it returns ctx's error
+// if ctx ends first, and an error if Run ended before it listened.
+func (s *Service) Addrs(ctx context.Context) (Addrs, error) {
+	select {
+	case <-s.ready:
+		if s.addrs.HTTP == "" {
+			return Addrs{}, errors.New("central did not start")
+		}
+		return s.addrs, nil
+	case <-ctx.Done():
+		return Addrs{}, ctx.Err()
+	}
+}
+
+// Run runs central until ctx ends: store (migrated), enrolment of the
+// configured gateways and meter keys, the embedded broker when no external
+// one is configured, ingest, the optional InfluxDB writer and the HTTP
+// listener (/metrics, /api/v1/ingest/stats, /healthz). It returns nil when
+// ctx ends, or the first error that stopped it.
+func (s *Service) Run(ctx context.Context) error {
+	var once sync.Once
+	markReady := func() { once.Do(func() { close(s.ready) }) }
+	defer markReady()
+	cfg, log := s.cfg, s.log
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	st, err := OpenStore(ctx, cfg.Store, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := enrol(ctx, st, cfg); err != nil {
+		return err
+	}
+
+	brokerURL := cfg.MQTT.Broker
+	if cfg.MQTT.Embedded() {
+		b, err := broker.Start(cfg.MQTT.Listen, log)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		brokerURL = b.URL()
+	}
+
+	var (
+		wg     sync.WaitGroup
+		writer ingest.BatchWriter
+	)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	errs := make(chan error, 3)
+	if cfg.Influx != nil {
+		w, err := tsdb.New(tsdb.Config{URL: cfg.Influx.URL, Org: cfg.Influx.Org, Bucket: cfg.Influx.Bucket, Token: cfg.Influx.Token},
+			tsdb.Options{Logger: log.With("component", "tsdb"), Registry: reg})
+		if err != nil {
+			return err
+		}
+		writer = w
+		wg.Go(func() { errs <- w.Run(runCtx) })
+	}
+
+	in, err := ingest.New(ingest.Config{
+		Broker: brokerURL, ClientID: cfg.MQTT.ClientID,
+		Topic: "$share/" + cfg.MQTT.ShareGroup + "/" + strings.TrimPrefix(reading.SharedBatchTopic, "$share/central/"), Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
+		MaxGroup: cfg.Ingest.MaxGroup, Linger: cfg.Ingest.Linger, Workers: cfg.Ingest.Workers,
+	}, st, ingest.NewOCMF(), ingest.Options{Logger: log.With("component", "ingest"), Registry: reg, Writer: writer})
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/api/v1/ingest/stats", in.StatsHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http listen %s: %w", cfg.HTTP.Listen, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs <- fmt.Errorf("http: %w", err)
+		}
+	})
+	wg.Go(func() {
+		<-runCtx.Done()
+		shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
+		defer done()
+		_ = srv.Shutdown(shutdown)
+	})
+	wg.Go(func() {
+		if err := in.Run(runCtx); err != nil {
+			errs <- err
+		}
+	})
+	log.Info("central started", "store", cfg.Store.Driver, "broker", brokerURL, "http", ln.Addr().String(),
+		"gateways", len(cfg.Gateways))
+	select {
+	case <-in.Ready():
+		s.addrs = Addrs{Broker: brokerURL, HTTP: ln.Addr().String()}
+		markReady()
+	case <-runCtx.Done():
+	case err := <-errs:
+		return err
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("central stopping")
+		return nil
+	case err := <-errs:
+		return err
+	}
+}
+
+// OpenStore opens (and migrates) the store the config names.
+func OpenStore(ctx context.Context, c centralconfig.Store, log *slog.Logger) (store.Store, error) {
+	switch c.Driver {
+	case centralconfig.DriverSQLite:
+		if dir := filepath.Dir(c.Path); dir != "." {
+			if err := os.MkdirAll(dir, 0o750); err != nil {
+				return nil, fmt.Errorf("store directory: %w", err)
+			}
+		}
+		return sqlite.Open(ctx, c.Path, sqlite.Options{Logger: log.With("component", "store")})
+	case centralconfig.DriverPostgres:
+		return postgres.Open(ctx, c.DSN, postgres.Options{Logger: log.With("component", "store")})
+	}
+	return nil, fmt.Errorf("store driver %q", c.Driver)
+}
+
+// enrol writes the configured gateways and meter keys to the store.
+func enrol(ctx context.Context, st store.Store, cfg *centralconfig.Config) error {
+	for _, g := range cfg.Gateways {
+		if err := st.EnrollGateway(ctx, store.Gateway{ID: g.ID, Site: g.Site, PublicKey: g.PublicKey()}); err != nil {
+			return err
+		}
+		for _, m := range g.Meters {
+			if err := st.SetMeterKey(ctx, store.MeterKey{Site: g.Site, Device: m.Device, PublicKey: m.PubKey}); err != nil {
+				return err
+			}
+		}
+	}
+	for _, m := range cfg.Meters {
+		if err := st.SetMeterKey(ctx, store.MeterKey{Site: m.Site, Device: m.Device, PublicKey: m.PubKey}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

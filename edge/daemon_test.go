@@ -1,0 +1,460 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parkgrid/parkgrid/drivers/sim"
+	"github.com/parkgrid/parkgrid/edge/config"
+	"github.com/parkgrid/parkgrid/edge/poll"
+	"github.com/parkgrid/parkgrid/edge/safety"
+	"github.com/parkgrid/parkgrid/internal/svctest"
+	"github.com/parkgrid/parkgrid/loadmgmt"
+)
+
+// These tests run the edge wiring (config → buses → drivers → poll →
+// safety → control) against the simulator of deploy/sim-small.yaml over
+// real Modbus TCP on a free port, with the edge's wall clock.
+
+// simSmall starts the simulated small car park without random cars.
+func simSmall(t *testing.T) *sim.Sim {
+	t.Helper()
+	cfg, err := sim.LoadConfig(filepath.Join(svctest.RepoRoot(t), "deploy", "sim-small.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen, cfg.API = "127.0.0.1:0", "off"
+	cfg.Cars.ArrivalsPerHour, cfg.Cars.ConnectedAtStart = 0, 0
+	s, err := sim.New(cfg, sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// edgeRun is an edge daemon running against a simulator, with channels
+// that tell a test what happened.
+type edgeRun struct {
+	t      *testing.T
+	d      *Daemon
+	sim    *sim.Sim
+	steps  chan time.Time
+	trips  chan safety.Event // every safety event
+	devs   chan poll.Event
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startEdge loads deploy/site-small.yaml, points its bus at the simulator,
+// lets mod change it, and runs the edge without its EMS API and uplink.
+func startEdge(t *testing.T, s *sim.Sim, mod func(*config.Site)) *edgeRun {
+	t.Helper()
+	return startEdgeWith(t, s, mod, nil)
+}
+
+// startEdgeWith is startEdge whose options (EMS API, uplink: all "off" by
+// default) withOpts may change.
+func startEdgeWith(t *testing.T, s *sim.Sim, mod func(*config.Site), withOpts func(*Options)) *edgeRun {
+	t.Helper()
+	cfg, err := config.Load(filepath.Join(svctest.RepoRoot(t), "deploy", "site-small.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Buses[0].TCP = s.ModbusAddr(sim.MainListener)
+	if mod != nil {
+		mod(cfg)
+	}
+	r := &edgeRun{t: t, sim: s, steps: make(chan time.Time, 100), trips: make(chan safety.Event, 1000), devs: make(chan poll.Event, 1000), done: make(chan error, 1)}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() && os.Getenv("PARKGRID_EDGE_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	opt := Options{
+		Logger:        log,
+		OnStep:        func(now time.Time, _ time.Duration) { send(r.steps, now) },
+		OnSafetyEvent: func(e safety.Event) { send(r.trips, e) },
+		OnDeviceEvent: func(e poll.Event) { send(r.devs, e) },
+		RESTListen:    Off,
+		EMSBroker:     Off,
+		UplinkBroker:  Off,
+	}
+	if withOpts != nil {
+		withOpts(&opt)
+	}
+	r.d, err = New(cfg, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- r.d.Run(ctx) }()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func send[T any](c chan T, v T) {
+	select {
+	case c <- v:
+	default:
+	}
+}
+
+// stop stops the edge and waits for it (idempotent).
+func (r *edgeRun) stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		if !errors.Is(err, context.Canceled) {
+			r.t.Errorf("edge run returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		r.t.Error("edge did not stop within 10 s")
+	}
+}
+
+// untilStep checks cond after every control step until it holds.
+func (r *edgeRun) untilStep(what string, within time.Duration, cond func(sim.State) bool) sim.State {
+	r.t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case <-r.steps:
+			if st := r.sim.State(); cond(st) {
+				return st
+			}
+		case <-deadline:
+			r.t.Fatalf("%s: not within %s", what, within)
+		}
+	}
+}
+
+// untilSafety waits for a safety event of the given kind.
+func (r *edgeRun) untilSafety(kind safety.EventKind, within time.Duration) safety.Event {
+	r.t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case e := <-r.trips:
+			if e.Kind == kind {
+				return e
+			}
+		case <-deadline:
+			r.t.Fatalf("no safety event %q within %s", kind, within)
+		}
+	}
+}
+
+func points(st sim.State, names ...string) []sim.PointState {
+	var out []sim.PointState
+	for _, p := range st.Points {
+		for _, n := range names {
+			if p.Name == n {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func charging(names ...string) func(sim.State) bool {
+	return func(st sim.State) bool {
+		ps := points(st, names...)
+		for _, p := range ps {
+			if !p.Enabled || p.SetpointA < 6 || p.OfferedA < 6 {
+				return false
+			}
+		}
+		return len(ps) == len(names)
+	}
+}
+
+func allCut(st sim.State) bool {
+	for _, p := range st.Points {
+		if p.Enabled || p.SetpointA != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+var cars = []string{"p01", "p02", "p05", "p08"}
+
+func plugCars(t *testing.T, s *sim.Sim) {
+	t.Helper()
+	for i, p := range cars {
+		c := sim.Car{Phases: 3, MaxA: 16}
+		if i == 1 {
+			c = sim.Car{Phases: 1, MaxA: 32}
+		}
+		if err := s.PlugCar(p, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestEdgeFireAlarmOnSim(t *testing.T) {
+	s := simSmall(t)
+	plugCars(t, s)
+	r := startEdge(t, s, func(c *config.Site) { c.Control.RaiseEvery = 0 })
+	r.untilStep("cars charging", 15*time.Second, charging(cars...))
+
+	if err := s.InjectFault(sim.Fault{Device: "di", Kind: sim.FaultFireLoopOpen}); err != nil {
+		t.Fatal(err)
+	}
+	trip := r.untilSafety(safety.EventTrip, 5*time.Second)
+	if trip.Cause != safety.CauseFireLoop {
+		t.Errorf("trip cause %q", trip.Cause)
+	}
+	r.untilSafety(safety.EventCutDone, 5*time.Second)
+	st := s.State()
+	if !allCut(st) {
+		t.Fatalf("after the cut: %+v", st.Points)
+	}
+	var last time.Time
+	for _, p := range st.Points {
+		if p.LastSetpoint != nil && p.LastSetpoint.Wall.After(last) {
+			last = p.LastSetpoint.Wall
+		}
+	}
+	t.Logf("fire loop opened → last charger at 0 A: %s", last.Sub(st.FireLoopOpenedAt.Wall))
+
+	// Latched: the control loop raises nothing, for several steps.
+	for range 3 {
+		r.untilStep("a step", 5*time.Second, func(sim.State) bool { return true })
+	}
+	if st := s.State(); !allCut(st) || !r.d.Safety().Latched() {
+		t.Fatalf("raised while latched: %+v", st.Points)
+	}
+	if p, _ := r.d.Control().Point("p01"); !strings.HasPrefix(p.Reason, "safety: latch") {
+		t.Errorf("p01 reason %q", p.Reason)
+	}
+	if err := r.d.Safety().Reset("test", "loop still open", time.Now()); !errors.Is(err, safety.ErrAlarmPresent) {
+		t.Errorf("reset with the loop open: %v", err)
+	}
+
+	// The loop closes; an operator resets; charging resumes.
+	if err := s.InjectFault(sim.Fault{Device: "di", Kind: sim.FaultClear}); err != nil {
+		t.Fatal(err)
+	}
+	r.untilStep("reset accepted", 5*time.Second, func(sim.State) bool {
+		return r.d.Safety().Reset("test", "drill over", time.Now()) == nil
+	})
+	if st := r.d.Safety().Status(); st.Latched || st.LastReset.Who != "test" {
+		t.Errorf("after reset: %+v", st)
+	}
+	r.untilStep("charging after reset", 10*time.Second, charging(cars...))
+}
+
+func TestEdgeWireBreakAndUnreadableModuleTrip(t *testing.T) {
+	for _, tc := range []struct {
+		fault sim.FaultKind
+		cause safety.Cause
+	}{
+		{sim.FaultWireBreak, safety.CauseWireBreak},
+		{sim.FaultOffline, safety.CauseDIOffline},
+	} {
+		t.Run(string(tc.fault), func(t *testing.T) {
+			s := simSmall(t)
+			plugCars(t, s)
+			r := startEdge(t, s, func(c *config.Site) { c.Control.RaiseEvery = 0 })
+			r.untilStep("cars charging", 15*time.Second, charging(cars...))
+			start := time.Now()
+			if err := s.InjectFault(sim.Fault{Device: "di", Kind: tc.fault}); err != nil {
+				t.Fatal(err)
+			}
+			trip := r.untilSafety(safety.EventTrip, 5*time.Second)
+			if trip.Cause != tc.cause {
+				t.Errorf("trip cause %q, want %q", trip.Cause, tc.cause)
+			}
+			r.untilSafety(safety.EventCutDone, 5*time.Second)
+			t.Logf("%s → every charger at 0 A: %s", tc.fault, time.Since(start))
+			if st := s.State(); !allCut(st) {
+				t.Errorf("after the cut: %+v", st.Points)
+			}
+		})
+	}
+}
+
+func TestEdgeGridMeterSilentFallsBackToSafeBudget(t *testing.T) {
+	s := simSmall(t)
+	for _, p := range cars {
+		if err := s.PlugCar(p, sim.Car{Phases: 3, MaxA: 32}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := startEdge(t, s, func(c *config.Site) { c.Control.RaiseEvery = 0 })
+	r.untilStep("cars charging", 15*time.Second, charging(cars...))
+	if st := r.d.Control().Status(); st.Grid == nil || st.Grid.Stale {
+		t.Fatalf("grid before the fault: %+v", st.Grid)
+	}
+	silent := time.Now()
+	if err := s.InjectFault(sim.Fault{Device: "grid", Kind: sim.FaultOffline}); err != nil {
+		t.Fatal(err)
+	}
+	r.untilStep("safe budget in force", 10*time.Second, func(sim.State) bool {
+		st := r.d.Control().Status()
+		return len(st.Limits) > 0 && st.Limits[0].Kind[0] == loadmgmt.LimitSafeBudget
+	})
+	took := time.Since(silent)
+	t.Logf("grid meter silent → safe budget in force: %s", took)
+	// The last answer came at most one poll (1 s) before the fault; stale
+	// after 2 s (the default); the next 1 s step applies the safe budget:
+	// within 3 s, plus slack for a loaded machine.
+	if took > 3750*time.Millisecond {
+		t.Errorf("safe budget after %s, want within 3 s", took)
+	}
+	st := s.State()
+	var sum [3]int
+	for _, p := range points(st, cars...) {
+		for ph := range 3 {
+			sum[ph] += p.SetpointA
+		}
+	}
+	for ph := range 3 {
+		if sum[ph] > 40 {
+			t.Errorf("setpoints on L%d add up to %d A under a 40 A safe budget", ph+1, sum[ph])
+		}
+	}
+}
+
+// TestEdgeDeadEdgeChargersFallBack: the edge sets each controller's
+// fallback current and watchdog at start; when the edge dies, the chargers
+// fall back on their own once the watchdog expires.
+func TestEdgeDeadEdgeChargersFallBack(t *testing.T) {
+	s := simSmall(t)
+	plugCars(t, s)
+	r := startEdge(t, s, func(c *config.Site) { c.Control.RaiseEvery = 0 })
+	st := r.untilStep("cars charging above the fallback", 15*time.Second, func(st sim.State) bool {
+		for _, p := range points(st, cars...) {
+			if p.OfferedA <= 6 {
+				return false
+			}
+		}
+		return charging(cars...)(st)
+	})
+	for _, p := range st.Points {
+		if p.FallbackA != 6 || p.WatchdogS != 15 {
+			t.Errorf("%s: fallback %d A, watchdog %d s; want 6 A, 15 s", p.Name, p.FallbackA, p.WatchdogS)
+		}
+	}
+	r.stop() // the edge dies: nothing talks to the controllers any more
+
+	s.Step(14 * time.Second)
+	for _, p := range points(s.State(), cars...) {
+		if p.WatchdogExpired {
+			t.Errorf("%s: watchdog expired before 15 s", p.Name)
+		}
+	}
+	s.Step(2 * time.Second)
+	for _, p := range points(s.State(), cars...) {
+		if !p.WatchdogExpired || p.OfferedA != 6 {
+			t.Errorf("%s: watchdog expired %v, offered %d A; want the 6 A fallback", p.Name, p.WatchdogExpired, p.OfferedA)
+		}
+	}
+}
+
+// TestEdgeSPDAndOverTemperatureStopTheDistribution: an open SPD contact or
+// a thermometer above the stop threshold stops ud1's points (all ten)
+// without latching; they charge again when the condition clears.
+func TestEdgeSPDAndOverTemperatureStopTheDistribution(t *testing.T) {
+	for _, tc := range []struct {
+		fault  sim.Fault
+		stop   safety.EventKind
+		clear  safety.EventKind
+		reason string
+	}{
+		{sim.Fault{Device: "ud1", Kind: sim.FaultSPDTripped}, safety.EventSPDTripped, safety.EventSPDCleared, "safety: spd: ud1"},
+		{sim.Fault{Device: "ud1.temp", Kind: sim.FaultOverTemperature}, safety.EventOvertemp, safety.EventOvertempClear, "safety: temperature: ud1"},
+	} {
+		t.Run(string(tc.fault.Kind), func(t *testing.T) {
+			s := simSmall(t)
+			plugCars(t, s)
+			r := startEdge(t, s, func(c *config.Site) {
+				c.Control.RaiseEvery = 0
+				for i, d := range c.Buses[0].Devices {
+					if d.ID == "ud1.temp" {
+						c.Buses[0].Devices[i].Poll = 200 * time.Millisecond
+					}
+				}
+			})
+			r.untilStep("cars charging", 15*time.Second, charging(cars...))
+			if err := s.InjectFault(tc.fault); err != nil {
+				t.Fatal(err)
+			}
+			r.untilSafety(tc.stop, 5*time.Second)
+			r.untilSafety(safety.EventCutDone, 5*time.Second)
+			if st := s.State(); !allCut(st) {
+				t.Fatalf("ud1 not stopped: %+v", st.Points)
+			}
+			if r.d.Safety().Latched() {
+				t.Error("the fire latch was set")
+			}
+			r.untilStep("a step", 5*time.Second, func(sim.State) bool { return true })
+			if p, _ := r.d.Control().Point("p01"); p.Reason != tc.reason {
+				t.Errorf("p01 reason %q, want %q", p.Reason, tc.reason)
+			}
+			if err := s.InjectFault(sim.Fault{Device: tc.fault.Device, Kind: sim.FaultClear}); err != nil {
+				t.Fatal(err)
+			}
+			r.untilSafety(tc.clear, 5*time.Second)
+			r.untilStep("charging again", 10*time.Second, charging(cars...))
+		})
+	}
+}
+
+// TestEdgeControllerOfflineIsReported: a charge controller that stops
+// answering is reported (device event, health) and reserved by the control
+// loop; the edge keeps running, and the controller is back when it answers.
+func TestEdgeControllerOfflineIsReported(t *testing.T) {
+	s := simSmall(t)
+	plugCars(t, s)
+	r := startEdge(t, s, func(c *config.Site) { c.Control.RaiseEvery = 0 })
+	r.untilStep("cars charging", 15*time.Second, charging(cars...))
+	if err := s.InjectFault(sim.Fault{Device: "p05", Kind: sim.FaultOffline}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for offline := false; !offline; {
+		select {
+		case e := <-r.devs:
+			offline = e.Kind == poll.EventOffline && e.Device == "p05"
+		case <-deadline:
+			t.Fatal("no offline event for p05")
+		}
+	}
+	if h, ok := r.d.State().DeviceHealth("p05"); !ok || !h.Offline || h.Failures < 3 {
+		t.Errorf("p05 health %+v", h)
+	}
+	r.untilStep("p05 reserved", 10*time.Second, func(sim.State) bool {
+		p, _ := r.d.Control().Point("p05")
+		return p.Reason == "controller not answering"
+	})
+	if err := s.InjectFault(sim.Fault{Device: "p05", Kind: sim.FaultClear}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.After(15 * time.Second)
+	for online := false; !online; {
+		select {
+		case e := <-r.devs:
+			online = e.Kind == poll.EventOnline && e.Device == "p05"
+		case <-deadline:
+			t.Fatal("no online event for p05")
+		}
+	}
+	r.untilStep("charging again", 10*time.Second, charging(cars...))
+}
