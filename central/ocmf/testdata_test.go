@@ -5,25 +5,20 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/parkgrid/parkgrid/internal/svctest"
 )
 
-// sharedDir returns the shared OCMF test data directory, read in place
-// (never copied into the repository): /work/shared beside /work/main.
-func sharedDir() string {
-	return filepath.Join("..", "..", "..", "shared", "testdata", "ocmf")
-}
-
-// readShared reads a file of the shared OCMF test data. Without the shared
-// directory the test is skipped locally and fails under CI=true.
+// readShared reads a file of the shared OCMF test data, read in place
+// (never copied into the repository): ../shared/testdata/ocmf beside the
+// repository, or $PARKGRID_SHARED/testdata/ocmf. Without it the test is
+// skipped locally and fails under CI=true (svctest decides).
 func readShared(tb testing.TB, name string) []byte {
 	tb.Helper()
-	path := filepath.Join(sharedDir(), name)
+	path := filepath.Join(svctest.SharedDir(tb, "testdata/ocmf"), name)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("shared OCMF test data: %v (CI=true requires %s)", err, sharedDir())
-		}
-		tb.Skipf("shared OCMF test data not available: %v (checkout /work/shared beside the repository; CI=true makes this fatal)", err)
+		tb.Fatalf("shared OCMF test data: %v", err)
 	}
 	return b
 }
