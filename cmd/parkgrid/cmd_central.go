@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"github.com/parkgrid/parkgrid/central"
@@ -12,16 +11,14 @@ import (
 // runCentral is `parkgrid central --config central.yaml`: the central
 // service, built by package central and run until ctx ends (SIGINT/SIGTERM).
 func runCentral(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("central", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlags(e, "central")
 	path := fs.String("config", "", "central file (YAML), e.g. deploy/central.yaml")
 	check := fs.Bool("check", false, "check the config file and exit")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2}
+	if err := parseFlags(e, fs, args); err != nil {
+		return err
 	}
-	if *path == "" {
-		fs.Usage()
-		return &exitError{code: 2, msg: "parkgrid central: --config is required"}
+	if *path == "" || fs.NArg() > 0 {
+		return usageError(fs, "--config is required and takes no other arguments")
 	}
 	cfg, err := centralconfig.Load(*path)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"log/slog"
 	"os"
 	"time"
@@ -13,8 +12,7 @@ import (
 // runDemo is `parkgrid demo`: a complete simulated car park in one process
 // (simulator, edge, central), with a live view on stdout.
 func runDemo(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlags(e, "demo")
 	var c demo.Config
 	fs.StringVar(&c.Dir, "dir", ".cache/demo", "working directory for keys, the outbox and central's database")
 	fs.StringVar(&c.Sim, "sim", "deploy/sim-small.yaml", "simulator config")
@@ -23,8 +21,8 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	fs.Float64Var(&c.Speed, "speed", 0, "simulated seconds per wall second (default: the simulator config's)")
 	fs.DurationVar(&c.View, "view", 2*time.Second, "live view interval (0: no live view)")
 	fs.DurationVar(&c.For, "for", 0, "stop after this long (0: until interrupted)")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2}
+	if err := parseFlags(e, fs, args); err != nil {
+		return err
 	}
 	log := e.log
 	if os.Getenv("PARKGRID_LOG") == "" {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/parkgrid/parkgrid/edge"
@@ -13,16 +12,14 @@ import (
 // runEdge is `parkgrid edge --config site.yaml`: the edge daemon of one car
 // park, built by package edge and run until ctx ends (SIGINT/SIGTERM).
 func runEdge(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("edge", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlags(e, "edge")
 	path := fs.String("config", "", "site file (YAML), e.g. deploy/site-small.yaml")
 	check := fs.Bool("check", false, "check the site file and exit")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2}
+	if err := parseFlags(e, fs, args); err != nil {
+		return err
 	}
-	if *path == "" {
-		fs.Usage()
-		return &exitError{code: 2, msg: "parkgrid edge: --config is required"}
+	if *path == "" || fs.NArg() > 0 {
+		return usageError(fs, "--config is required and takes no other arguments")
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,8 +18,7 @@ import (
 // prints what the grid connection carries, for the configured connection
 // and a sweep of other sizes.
 func runPlan(_ context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlags(e, "plan")
 	sitePath := fs.String("site", "deploy/site-large.yaml", "site file (the edge's YAML)")
 	cars := fs.Int("cars", 0, "cars arriving per day (default: 2 per charge point)")
 	hours := fs.Int("hours", 24, "simulated hours")
@@ -29,8 +27,8 @@ func runPlan(_ context.Context, e *env, args []string) error {
 	sweep := fs.String("sweep", "", "grid connection sizes to compare, A per phase, comma separated (default: 50%..150% of the site's)")
 	csvPath := fs.String("csv", "plan.csv", "write the sweep as CSV to this file ('-' for stdout, '' for none)")
 	svgPath := fs.String("svg", "", "also write an SVG chart of the sweep to this file")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2}
+	if err := parseFlags(e, fs, args); err != nil {
+		return err
 	}
 	if *hours <= 0 || *cars < 0 {
 		return &exitError{code: 2, msg: "parkgrid plan: --hours must be > 0 and --cars ≥ 0"}

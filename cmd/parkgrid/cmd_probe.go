@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"slices"
 	"strings"
@@ -15,8 +14,7 @@ import (
 
 // runProbe reads one device once and prints what it reports.
 func runProbe(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlags(e, "probe")
 	addr := fs.String("addr", "127.0.0.1:1502", "Modbus TCP address host:port")
 	rtu := fs.String("rtu", "", "serial device of an RTU line instead of --addr (e.g. /dev/ttyUSB0)")
 	baud := fs.Int("baud", 9600, "RTU baud rate")
@@ -25,8 +23,8 @@ func runProbe(ctx context.Context, e *env, args []string) error {
 	device := fs.String("device", "sdm630", "device kind: "+strings.Join(probe.Kinds(), ", "))
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	timeout := fs.Duration("timeout", time.Second, "per-request timeout")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2}
+	if err := parseFlags(e, fs, args); err != nil {
+		return err
 	}
 	if *unit > 255 {
 		return fmt.Errorf("--unit %d: not a Modbus unit id", *unit)

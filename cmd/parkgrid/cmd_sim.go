@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 
 	"github.com/parkgrid/parkgrid/drivers/sim"
@@ -11,12 +10,11 @@ import (
 
 // runSim serves a simulated car park until ctx ends.
 func runSim(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlags(e, "sim")
 	cfgPath := fs.String("config", "deploy/sim-small.yaml", "simulator config (YAML)")
 	speed := fs.Float64("speed", 0, "simulated seconds per wall second (overrides the config)")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2}
+	if err := parseFlags(e, fs, args); err != nil {
+		return err
 	}
 	cfg, err := sim.LoadConfig(*cfgPath)
 	if err != nil {

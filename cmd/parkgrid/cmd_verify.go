@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/parkgrid/parkgrid/central/ocmf"
 )
@@ -14,25 +14,22 @@ import (
 // maxVerifyInput bounds what verify reads from a file or stdin.
 const maxVerifyInput = ocmf.MaxRecordBytes + 1
 
-// runVerify checks one OCMF record's signature and prints "valid" or
-// "invalid: <reason>"; it exits 0 only when the record is valid.
+// runVerify checks one OCMF record's signature. Valid: it prints "valid"
+// and then the meter, the pagination and the readings, and exits 0.
+// Invalid: "invalid: <reason>", exit 1. When the check cannot be made (bad
+// usage, a malformed --pubkey, an unreadable file, an unknown session) it
+// exits 2, so a script can tell "forged" from "could not check".
 func runVerify(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: parkgrid verify (--pubkey HEX | --embedded-key | --session ID --config central.yaml) FILE|-")
-		fs.PrintDefaults()
-	}
-	pubHex := fs.String("pubkey", "", "meter public key: hex DER SubjectPublicKeyInfo (spaces allowed), base64 SPKI or bare X||Y hex")
+	fs := newFlags(e, "verify")
+	pubHex := fs.String("pubkey", "", "meter public key: hex DER SubjectPublicKeyInfo (spaces allowed), PEM, base64 SPKI or bare X||Y hex")
 	embedded := fs.Bool("embedded-key", false, "use the public key named inside the record (its fourth section); proves integrity, not who signed")
 	session := fs.String("session", "", "take the meter key enrolled for this stored session (needs --config)")
 	cfgPath := fs.String("config", "deploy/central.yaml", "central config, to find the store for --session")
-	if err := fs.Parse(args); err != nil {
-		return &exitError{code: 2}
+	if err := parseFlags(e, fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return &exitError{code: 2}
+		return usageError(fs, "give one FILE (or - for standard input)")
 	}
 	sources := 0
 	for _, set := range []bool{*pubHex != "", *embedded, *session != ""} {
@@ -41,11 +38,16 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if sources != 1 {
-		return &exitError{code: 2, msg: "parkgrid verify: give exactly one of --pubkey, --embedded-key, --session"}
+		return usageError(fs, "give exactly one of --pubkey, --embedded-key, --session")
+	}
+	if *pubHex != "" {
+		if err := checkKeyText(*pubHex); err != nil {
+			return &exitError{code: 2, msg: fmt.Sprintf("parkgrid verify: --pubkey: %v", err)}
+		}
 	}
 	raw, err := readRecord(e, fs.Arg(0))
 	if err != nil {
-		return err
+		return &exitError{code: 2, msg: "parkgrid verify: " + err.Error()}
 	}
 	rec, err := ocmf.Parse(raw)
 	if err != nil {
@@ -61,7 +63,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	case *session != "":
 		k, err := sessionMeterKey(ctx, *cfgPath, *session)
 		if err != nil {
-			return err
+			return &exitError{code: 2, msg: "parkgrid verify: " + err.Error()}
 		}
 		key = k
 	}
@@ -72,8 +74,57 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if err := ocmf.Verify(rec, pub); err != nil {
 		return invalid(e, err)
 	}
-	_, err = fmt.Fprintln(e.stdout, "valid")
+	_, err = io.WriteString(e.stdout, describe(rec))
 	return err
+}
+
+// checkKeyText refuses a --pubkey that is not a key in any accepted
+// spelling, whatever record it is used with: a typo is a usage error, not
+// a forged record.
+func checkKeyText(s string) error {
+	_, err := ocmf.ParsePublicKey(s, "")
+	if errors.Is(err, ocmf.ErrMalformed) || errors.Is(err, ocmf.ErrBadPublicKey) {
+		return err
+	}
+	return nil
+}
+
+// describe says what a valid record vouches for: "valid", the meter, the
+// pagination and identification, and one line per reading.
+func describe(rec ocmf.Record) string {
+	var b strings.Builder
+	b.WriteString("valid\n")
+	f := rec.Fields
+	field := func(name, v string) {
+		if strings.TrimSpace(v) != "" {
+			fmt.Fprintf(&b, "%s: %s\n", name, strings.TrimSpace(v))
+		}
+	}
+	meter := strings.TrimSpace(strings.Join([]string{f.MV, f.MM}, " "))
+	if f.MS != "" {
+		meter = strings.TrimSpace(meter + " serial " + f.MS)
+	}
+	if f.MF != "" {
+		meter += " firmware " + f.MF
+	}
+	field("meter", meter)
+	field("pagination", f.PG)
+	field("identification", strings.TrimSpace(f.IT+" "+f.ID))
+	field("charge point", strings.TrimSpace(f.CT+" "+f.CI))
+	for i, r := range f.RD {
+		fmt.Fprintf(&b, "reading %d: %s  %s  %s %s", i+1, r.TM.Raw, r.TX, strings.TrimSpace(r.RV.Text), r.RU)
+		if r.RI != "" {
+			fmt.Fprintf(&b, "  (%s)", r.RI)
+		}
+		if r.ST != "" {
+			fmt.Fprintf(&b, "  meter state %s", r.ST)
+		}
+		b.WriteString("\n")
+	}
+	if rec.DecodeErr != nil {
+		fmt.Fprintf(&b, "note: the signature is valid but some fields did not decode: %v\n", rec.DecodeErr)
+	}
+	return b.String()
 }
 
 func invalid(e *env, reason error) error {

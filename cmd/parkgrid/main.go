@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -22,8 +23,10 @@ var version = "dev"
 
 // command is one subcommand: it parses its own flags from args.
 type command struct {
-	summary string
-	run     func(ctx context.Context, env *env, args []string) error
+	synopsis string // what follows "parkgrid NAME" in the usage line
+	summary  string // one line, in the command list
+	about    string // a paragraph for NAME --help
+	run      func(ctx context.Context, env *env, args []string) error
 }
 
 // env is what every subcommand gets: where to write and a logger.
@@ -36,15 +39,23 @@ type env struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"version": {"print the version", runVersion},
-		"sim":     {"serve a simulated car park on Modbus TCP", runSim},
-		"probe":   {"read one Modbus device once and print its values", runProbe},
-		"demo":    {"run a complete simulated car park", runDemo},
-		"plan":    {"capacity planning: simulate a day of arrivals against a site", runPlan},
-		"verify":  {"verify an OCMF record's signature", runVerify},
-		"keygen":  {"write an Ed25519 gateway key pair", runKeygen},
-		"edge":    {"run the edge daemon of one car park", runEdge},
-		"central": {"run the central service", runCentral},
+		"version": {"", "print the version", "Prints the version of this binary and the Go version it was built with.", runVersion},
+		"sim": {"[--config sim.yaml] [--speed N]", "serve a simulated car park on Modbus TCP",
+			"Serves the meters, charge controllers, contacts and sensors of a simulated car park on Modbus TCP, with an HTTP control API to plug cars and inject faults.", runSim},
+		"probe": {"[--addr HOST:PORT | --rtu DEV] --unit N --device KIND [--json]", "read one Modbus device once and print its values",
+			"Reads one device once over Modbus TCP or RTU with the register map of its driver and prints the values it reports; exits 1 when the device does not answer or answers out of range.", runProbe},
+		"demo": {"[--dir DIR] [--for DURATION]", "run a complete simulated car park",
+			"Starts the simulator on Modbus TCP, the edge daemon and central (SQLite, embedded MQTT broker) in one process and prints a live view until interrupted.", runDemo},
+		"plan": {"--site site.yaml [flags]", "capacity planning: simulate a day of arrivals against a site",
+			"Simulates arrivals against a site file and prints how well the connection serves them.", runPlan},
+		"verify": {"(--pubkey KEY | --embedded-key | --session ID [--config central.yaml]) FILE|-", "verify an OCMF record's signature",
+			"Checks one OCMF record's signature against a meter key and prints the meter and its readings. Exit status: 0 valid, 1 invalid (the record does not verify), 2 the check could not be made (usage, unreadable file or key, unknown session).", runVerify},
+		"keygen": {"--out DIR [--force]", "write an Ed25519 gateway key pair",
+			"Writes an Ed25519 gateway key pair (private key mode 0600) and prints the public key (hex) to enrol at central.", runKeygen},
+		"edge": {"--config site.yaml [--check]", "run the edge daemon of one car park",
+			"Runs the edge daemon of one car park: polls its Modbus devices, keeps it safe and within its limits, forwards signed readings to central and serves the local EMS API. --check validates the site file and exits.", runEdge},
+		"central": {"--config central.yaml [--check]", "run the central service",
+			"Runs the central service: verifies and stores the signed readings of many sites. --check validates the config file and exits.", runCentral},
 	}
 }
 
@@ -77,12 +88,18 @@ func (e *exitError) Error() string { return e.msg }
 
 func realMain(ctx context.Context, args []string, e *env) int {
 	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	switch {
+	case len(args) == 0:
 		usage(e.stderr, cmds)
-		if len(args) == 0 {
-			return 2
+		return 2
+	case args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help":
+		if len(args) > 1 { // parkgrid help CMD
+			return realMain(ctx, []string{args[1], "--help"}, e)
 		}
+		usage(e.stdout, cmds)
 		return 0
+	case args[0] == "-version" || args[0] == "--version" || args[0] == "-v":
+		args = []string{"version"}
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
@@ -114,11 +131,18 @@ func usage(w io.Writer, cmds map[string]command) {
 	for _, n := range names {
 		fmt.Fprintf(&b, "  %-8s %s\n", n, cmds[n].summary)
 	}
-	b.WriteString("\nparkgrid <command> -h shows the command's flags.\n")
+	b.WriteString("\nparkgrid <command> --help shows what a command does and its flags; parkgrid --version the version.\n")
 	io.WriteString(w, b.String())
 }
 
-func runVersion(_ context.Context, e *env, _ []string) error {
-	_, err := fmt.Fprintf(e.stdout, "parkgrid %s\n", version)
+func runVersion(_ context.Context, e *env, args []string) error {
+	fs := newFlags(e, "version")
+	if err := parseFlags(e, fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError(fs, "takes no arguments")
+	}
+	_, err := fmt.Fprintf(e.stdout, "parkgrid %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return err
 }
