@@ -81,7 +81,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) error {
 	if cfg.Speed > 0 {
 		scfg.Speed = cfg.Speed
 	}
-	simulator, err := sim.New(scfg, sim.Options{Logger: log.With("component", "sim")})
+	simulator, err := sim.New(scfg, sim.Options{Logger: log.With("daemon", "sim")})
 	if err != nil {
 		return fmt.Errorf("simulator %s: %w", cfg.Sim, err)
 	}
@@ -113,7 +113,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() { cancel(); wg.Wait() }()
 	errs := make(chan error, 3)
-	svc, err := central.New(ccfg, central.Options{Logger: log.With("component", "central")})
+	svc, err := central.New(ccfg, central.Options{Logger: log.With("daemon", "central")})
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) error {
 	}
 
 	edgeD, err := edge.New(site, edge.Options{
-		Logger:       log.With("component", "edge"),
+		Logger:       log.With("daemon", "edge"),
 		UplinkBroker: central.Broker,
 		UplinkKey:    keyPath,
 		UplinkOutbox: filepath.Join(cfg.Dir, "outbox"),
@@ -236,7 +236,7 @@ func liveView(ctx context.Context, w io.Writer, every time.Duration, s *sim.Sim,
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "point\tstate\tsetpoint A\tcurrent A (L1/L2/L3)\tpower W\tenergy Wh\twhy")
 		for _, p := range st.Points {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%s\n", p.ID, p.State, p.SetpointMA/1000, amps(p.CurrentMA), p.PowerW, p.EnergyWh, p.Reason+p.Blocked)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%s\n", p.ID, p.State, p.SetpointMA/1000, amps(p.CurrentMA), p.PowerW, p.EnergyWh, p.Reason)
 		}
 		tw.Flush()
 		fmt.Fprintf(&b, "site %s: %d charging, EV %d W; central: %s\n", site.ID, st.Charging, st.EVPowerW, centralCounts(ctx, centralHTTP))
