@@ -38,7 +38,7 @@ func Start(listen string, log *slog.Logger) (*Broker, error) {
 		return nil, err
 	}
 	srv := mqtt.New(&mqtt.Options{
-		Logger:       log.With("component", "broker"),
+		Logger:       slog.New(quietHandler{log.Handler()}).With("component", "broker"),
 		InlineClient: false,
 	})
 	if err := srv.AddHook(new(allowAll), nil); err != nil {
