@@ -13,6 +13,7 @@ VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo d
 LDFLAGS    := -s -w -X main.version=$(VERSION)
 CACHE      := $(CURDIR)/.cache
 INFLUXD    := $(GOBIN)/influxd
+STRIPEMOCK := $(GOBIN)/stripe-mock
 # Debian package:command that shows it is there (a command already on the
 # PATH counts, however it was installed).
 APT_NEEDS  := mbpoll:mbpoll python3-pymodbus:pymodbus postgresql-client:psql mosquitto:mosquitto mosquitto-clients:mosquitto_pub
@@ -21,7 +22,7 @@ DIST       ?= $(CURDIR)/dist
 ARCHES     ?= amd64 arm64 armv7
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build run demo test test-unit lint bench dist deps services influxd clean help
+.PHONY: all build run demo test test-unit lint bench dist deps services influxd stripe-mock clean help
 
 all: build
 
@@ -61,8 +62,14 @@ $(INFLUXD):
 	@echo "building InfluxDB 1.8.10 with go install, once: 1-2 minutes on an idle 2-core machine, up to 5 on a busy one"
 	GOBIN=$(GOBIN) $(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10
 
+# stripe-mock checks the Stripe adapter's request shapes against Stripe's
+# OpenAPI description; the tests start it themselves.
+stripe-mock: $(STRIPEMOCK)
+$(STRIPEMOCK):
+	GOBIN=$(GOBIN) $(GO) install github.com/stripe/stripe-mock@v0.203.0
+
 # services starts PostgreSQL, Mosquitto and InfluxDB when they are down.
-services: deps influxd
+services: deps influxd stripe-mock
 	@deploy/services.sh "$(INFLUXD)" "$(CACHE)"
 
 test: services
