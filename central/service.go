@@ -35,7 +35,8 @@ type Addrs struct {
 
 // Options are what New needs besides the config.
 type Options struct {
-	Logger *slog.Logger // nil: discard
+	Logger *slog.Logger     // nil: discard
+	Now    func() time.Time // nil: time.Now (retention of the rejection log)
 }
 
 // Service is the central service built from a checked config. New does no
@@ -44,6 +45,7 @@ type Options struct {
 type Service struct {
 	cfg *centralconfig.Config
 	log *slog.Logger
+	now func() time.Time
 
 	ready chan struct{} // closed once Run listens and ingest subscribed (or Run ended)
 	addrs Addrs         // set before ready is closed
@@ -58,7 +60,11 @@ func New(cfg *centralconfig.Config, opt Options) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, log: log, ready: make(chan struct{})}, nil
+	now := opt.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{cfg: cfg, log: log, now: now, ready: make(chan struct{})}, nil
 }
 
 // Addrs waits until Run listens and returns where; it returns ctx's error
@@ -88,23 +94,34 @@ func (s *Service) Run(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	ackKey, err := loadCentralKey(cfg.CentralKey)
+	if err != nil {
+		return err
+	}
 	st, err := OpenStore(ctx, cfg.Store, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if err := enrol(ctx, st, cfg); err != nil {
+	if err := enrol(ctx, st, cfg, log); err != nil {
 		return err
 	}
+	reg.MustRegister(ingest.NewProgressCollector(st, 5*time.Second, log.With("component", "progress")))
 
-	brokerURL := cfg.MQTT.Broker
+	// Where ingest connects and with which login, and where edges connect.
+	brokerURL, publicURL := cfg.MQTT.Broker, cfg.MQTT.Broker
+	login := broker.Login{Username: cfg.MQTT.Username, Password: cfg.MQTT.Password}
+	brokerTLS, err := externalTLS(cfg.MQTT.TLS)
+	if err != nil {
+		return err
+	}
 	if cfg.MQTT.Embedded() {
-		b, err := broker.Start(cfg.MQTT.Listen, log)
+		b, l, err := embeddedBroker(cfg, st, log)
 		if err != nil {
 			return err
 		}
 		defer b.Close()
-		brokerURL = b.URL()
+		brokerURL, publicURL, login = b.LocalURL(), b.URL(), l
 	}
 
 	var (
@@ -129,8 +146,11 @@ func (s *Service) Run(ctx context.Context) error {
 
 	in, err := ingest.New(ingest.Config{
 		Broker: brokerURL, ClientID: cfg.MQTT.ClientID,
-		Topic: "$share/" + cfg.MQTT.ShareGroup + "/" + strings.TrimPrefix(reading.SharedBatchTopic, "$share/central/"), Username: cfg.MQTT.Username, Password: cfg.MQTT.Password,
+		Topic:    "$share/" + cfg.MQTT.ShareGroup + "/" + strings.TrimPrefix(reading.SharedBatchTopic, "$share/central/"),
+		Username: login.Username, Password: login.Password, TLS: brokerTLS,
 		MaxGroup: cfg.Ingest.MaxGroup, Linger: cfg.Ingest.Linger, Workers: cfg.Ingest.Workers,
+		QueueBytes: int64(cfg.Ingest.QueueMiB) << 20,
+		AckKey:     ackKey,
 	}, st, ingest.NewOCMF(), ingest.Options{Logger: log.With("component", "ingest"), Registry: reg, Writer: writer})
 	if err != nil {
 		return err
@@ -139,6 +159,7 @@ func (s *Service) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle("/api/v1/ingest/stats", in.StatsHandler())
+	mux.Handle("/api/v1/ingest/gateways", ingest.ProgressHandler(st))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -161,11 +182,12 @@ func (s *Service) Run(ctx context.Context) error {
 			errs <- err
 		}
 	})
-	log.Info("central started", "store", cfg.Store.Driver, "broker", brokerURL, "http", ln.Addr().String(),
+	wg.Go(func() { pruneRejections(runCtx, st, cfg.Ingest.Rejections, s.now, log.With("component", "retention")) })
+	log.Info("central started", "store", cfg.Store.Driver, "broker", publicURL, "http", ln.Addr().String(),
 		"gateways", len(cfg.Gateways))
 	select {
 	case <-in.Ready():
-		s.addrs = Addrs{Broker: brokerURL, HTTP: ln.Addr().String()}
+		s.addrs = Addrs{Broker: publicURL, HTTP: ln.Addr().String()}
 		markReady()
 	case <-runCtx.Done():
 	case err := <-errs:
@@ -195,24 +217,4 @@ func OpenStore(ctx context.Context, c centralconfig.Store, log *slog.Logger) (st
 		return postgres.Open(ctx, c.DSN, postgres.Options{Logger: log.With("component", "store")})
 	}
 	return nil, fmt.Errorf("store driver %q", c.Driver)
-}
-
-// enrol writes the configured gateways and meter keys to the store.
-func enrol(ctx context.Context, st store.Store, cfg *centralconfig.Config) error {
-	for _, g := range cfg.Gateways {
-		if err := st.EnrollGateway(ctx, store.Gateway{ID: g.ID, Site: g.Site, PublicKey: g.PublicKey()}); err != nil {
-			return err
-		}
-		for _, m := range g.Meters {
-			if err := st.SetMeterKey(ctx, store.MeterKey{Site: g.Site, Device: m.Device, PublicKey: m.PubKey}); err != nil {
-				return err
-			}
-		}
-	}
-	for _, m := range cfg.Meters {
-		if err := st.SetMeterKey(ctx, store.MeterKey{Site: m.Site, Device: m.Device, PublicKey: m.PubKey}); err != nil {
-			return err
-		}
-	}
-	return nil
 }

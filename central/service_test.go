@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -57,6 +58,7 @@ http: {listen: "127.0.0.1:0"}
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	ackPub := writeCentralKey(t, filepath.Join(dir, centralconfig.DefaultCentralKey))
 	cfg, err := centralconfig.Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -86,14 +88,30 @@ http: {listen: "127.0.0.1:0"}
 		t.Fatalf("central did not start: %v", err)
 	}
 
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(addr.Broker).SetClientID("gw-1"))
+	// The embedded broker lets no anonymous client in, nor a gateway with
+	// another key's password; the gateway logs in with the password its key
+	// derives.
+	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
+	for name, o := range map[string]*mqtt.ClientOptions{
+		"anonymous":       mqtt.NewClientOptions().SetClientID("anon"),
+		"wrong password":  mqtt.NewClientOptions().SetClientID("gw-x").SetUsername("gw-1").SetPassword(reading.MQTTPassword(otherKey, "gw-1")),
+		"unknown gateway": mqtt.NewClientOptions().SetClientID("gw-9").SetUsername("gw-9").SetPassword(reading.MQTTPassword(otherKey, "gw-9")),
+	} {
+		c := mqtt.NewClient(o.AddBroker(addr.Broker).SetConnectRetry(false).SetAutoReconnect(false))
+		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() == nil {
+			c.Disconnect(50)
+			t.Errorf("%s: connected to central's broker", name)
+		}
+	}
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(addr.Broker).SetClientID("gw-1").
+		SetUsername("gw-1").SetPassword(reading.MQTTPassword(gwKey, "gw-1")))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("connect: %v", tok.Error())
 	}
 	defer c.Disconnect(100)
 	acks := make(chan reading.Ack, 1)
 	if tok := c.Subscribe(reading.AckTopic("site-a"), 1, func(_ mqtt.Client, m mqtt.Message) {
-		if a, err := reading.DecodeAck(m.Payload()); err == nil {
+		if a, err := reading.OpenAck(m.Payload(), ackPub); err == nil {
 			acks <- a
 		}
 	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -147,4 +165,25 @@ http: {listen: "127.0.0.1:0"}
 	if h := get("/healthz"); strings.TrimSpace(h) != "ok" {
 		t.Errorf("healthz = %q", h)
 	}
+}
+
+// writeCentralKey writes a new central key as `parkgrid keygen` does (PKCS#8
+// PEM, mode 0600) and returns its public key.
+func writeCentralKey(t *testing.T, path string) ed25519.PublicKey {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return pub
 }

@@ -112,26 +112,49 @@ func (s ChargeState) String() string { return string(rune(s)) }
 // Valid reports whether s is one of A..F.
 func (s ChargeState) Valid() bool { return s >= StateA && s <= StateF }
 
-// ChargerStatus is what a charge controller reports.
+// ChargerStatus is what a charge controller reports: its IEC 61851 state
+// and, read back from the controller itself, what it was told.
 type ChargerStatus struct {
 	State     ChargeState
-	ErrorCode uint16 // vendor fault code, 0 = none
-	OfferedA  int    // current offered to the car right now (PWM), A
+	ErrorCode uint16 // vendor fault code, 0 = none (or the map has none)
+	// Enabled is the controller's charging enable, as read back.
+	Enabled bool
+	// MaxCurrentA is the current limit the controller holds, as read back, A.
+	MaxCurrentA int
+	// OfferedA is what the controller offers the car: MaxCurrentA while
+	// enabled and at least 6 A, else 0.
+	OfferedA int
+}
+
+// OfferedA is what a controller holding maxA, enabled or not, offers a car:
+// IEC 61851 has nothing between 0 and 6 A.
+func OfferedA(enabled bool, maxA int) int {
+	if !enabled || maxA < 6 {
+		return 0
+	}
+	return maxA
 }
 
 // Charger is a charge controller the edge steers.
 type Charger interface {
+	// Status reads the state and reads back enable and current limit.
 	Status(ctx context.Context) (ChargerStatus, error)
 	SetEnabled(ctx context.Context, on bool) error
 	// SetMaxCurrentA sets the charging current limit: 0 (pause) or 6..63 A.
+	// A controller without a 0 A setting pauses through its enable.
 	SetMaxCurrentA(ctx context.Context, a int) error
 }
 
-// Failsafe is a charger with a communication watchdog: when no Modbus
-// request reaches it for watchdog, it falls back to fallbackA on its own.
-// watchdog 0 turns the watchdog off.
+// Failsafe is a charger with a communication watchdog that its vendor
+// documents: when no Modbus request reaches it for watchdog, it falls back
+// to fallbackA on its own. watchdog 0 turns the watchdog off. Only drivers
+// whose vendor map lists such registers implement it; callers ask with a
+// type assertion and report a controller without it (see docs/failsafe.md).
 type Failsafe interface {
 	SetFailsafe(ctx context.Context, fallbackA int, watchdog time.Duration) error
+	// Failsafe reads back what the controller holds now (after a reboot it
+	// may be its power-on default).
+	Failsafe(ctx context.Context) (fallbackA int, watchdog time.Duration, err error)
 }
 
 // ContactStatus is the state of the safety contacts, true = contact closed.

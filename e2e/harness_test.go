@@ -42,6 +42,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/parkgrid/parkgrid/central"
+	centralbroker "github.com/parkgrid/parkgrid/central/broker"
 	centralconfig "github.com/parkgrid/parkgrid/central/config"
 	"github.com/parkgrid/parkgrid/central/store"
 	"github.com/parkgrid/parkgrid/central/store/postgres"
@@ -200,6 +201,11 @@ type edgeFiles struct {
 	Key      ed25519.PrivateKey
 	Pub      ed25519.PublicKey
 	Meters   map[string]string // meter device id → public key, hex DER (from the simulator)
+	// Central's ack key, in <dir>/central-key (central's default), and
+	// the edge outbox's epoch (set by outboxReport and drainOutbox).
+	CentralKey ed25519.PrivateKey
+	CentralPub ed25519.PublicKey
+	Epoch      string
 
 	doc map[string]any // deploy/site-small.yaml, edited
 }
@@ -218,6 +224,7 @@ func newEdgeFiles(t *testing.T, dir string, s *sim.Sim, site, gateway string) *e
 	if err != nil {
 		t.Fatal(err)
 	}
+	ck := newCentralKey(t, dir)
 	raw, err := os.ReadFile(filepath.Join(svctest.RepoRoot(t), "deploy", "site-small.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +246,7 @@ func newEdgeFiles(t *testing.T, dir string, s *sim.Sim, site, gateway string) *e
 	delete(doc, "ems")
 	delete(doc, "influx")
 	f := &edgeFiles{Dir: dir, SitePath: filepath.Join(dir, "site.yaml"), Site: site, Gateway: gateway, Key: key, Pub: pub,
-		Meters: map[string]string{}, doc: doc}
+		Meters: map[string]string{}, doc: doc, CentralKey: ck, CentralPub: ck.Public().(ed25519.PublicKey)}
 	der := map[string][]byte{}
 	for _, p := range s.State().Points {
 		der[p.Name] = p.PublicKeyDER
@@ -258,17 +265,40 @@ func newEdgeFiles(t *testing.T, dir string, s *sim.Sim, site, gateway string) *e
 	return f
 }
 
+// newCentralKey makes central's ack key in dir/central-key, where a
+// central.yaml in dir finds it by default (centralconfig.DefaultCentralKey).
+func newCentralKey(t *testing.T, dir string) ed25519.PrivateKey {
+	t.Helper()
+	kdir := filepath.Join(dir, filepath.Dir(centralconfig.DefaultCentralKey))
+	if _, err := sign.Generate(kdir, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	k, err := sign.LoadPrivate(filepath.Join(kdir, sign.PrivateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 // writeSite writes the site file with the uplink section to broker
-// (reading_interval and batch_max_delay 100 ms) and checks it loads.
-func (f *edgeFiles) writeSite(t *testing.T, broker string) {
+// (reading_interval and batch_max_delay 100 ms, central's ack key
+// enrolled) and checks it loads. extra entries are added to the uplink
+// section.
+func (f *edgeFiles) writeSite(t *testing.T, broker string, extra ...map[string]any) {
 	t.Helper()
 	f.doc["uplink"] = map[string]any{
 		"broker":             broker,
 		"key":                "keys/" + sign.PrivateFile,
 		"outbox":             "data/outbox",
+		"central_key":        hex.EncodeToString(f.CentralPub),
 		"reading_interval":   "100ms",
 		"batch_max_readings": 500,
 		"batch_max_delay":    "100ms",
+	}
+	for _, e := range extra {
+		for k, v := range e {
+			f.doc["uplink"].(map[string]any)[k] = v
+		}
 	}
 	out, err := yaml.Marshal(f.doc)
 	if err != nil {
@@ -291,7 +321,8 @@ func (f *edgeFiles) writeSite(t *testing.T, broker string) {
 // in-process after the edge stopped.
 func (f *edgeFiles) uplinkConfig(broker string) uplink.Config {
 	return uplink.Config{Broker: broker, Site: f.Site, Gateway: f.Gateway, AckTimeout: 2 * time.Second,
-		MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}
+		MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, CentralKey: f.CentralPub,
+		Username: f.Gateway, Password: reading.MQTTPassword(f.Key, f.Gateway)}
 }
 
 // outboxReport opens the outbox of a stopped edge, as the next start would
@@ -305,6 +336,7 @@ func (f *edgeFiles) outboxReport(t *testing.T) outbox.Report {
 	if err := box.Close(); err != nil {
 		t.Fatal(err)
 	}
+	f.Epoch = rep.Epoch
 	return rep
 }
 
@@ -318,6 +350,7 @@ func (f *edgeFiles) drainOutbox(t *testing.T, broker string, within time.Duratio
 		t.Fatal(err)
 	}
 	defer box.Close()
+	f.Epoch = box.Epoch()
 	head := box.Head()
 	if box.Acked() == head {
 		return head
@@ -363,7 +396,15 @@ func centralFile(t *testing.T, dir string, st centralconfig.Store, broker, clien
 		fmt.Fprintf(&b, "store: {driver: postgres, dsn: %q}\n", st.DSN)
 	}
 	if broker == "" {
-		fmt.Fprintf(&b, "mqtt: {listen: \"127.0.0.1:0\", client_id: %q}\n", clientID)
+		// The embedded broker lets nobody in anonymously: the tap logs in
+		// as a user who may read the site's traffic and publish acks (to
+		// forge them).
+		h, err := centralbroker.HashPassword(tapPassword, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "mqtt:\n  listen: \"127.0.0.1:0\"\n  client_id: %q\n  users:\n    - {name: %s, password_hash: %q, subscribe: [\"parkgrid/v1/%s/#\"], publish: [\"parkgrid/v1/%s/down/#\"]}\n",
+			clientID, tapUser, h, f.Site, f.Site)
 	} else {
 		fmt.Fprintf(&b, "mqtt: {broker: %q, client_id: %q}\n", broker, clientID)
 	}
@@ -581,42 +622,80 @@ func (p *proc) stop(within time.Duration) error {
 // ---------------------------------------------------------------------------
 // The tap: what went over the wire.
 
+// The tap's login at central's embedded broker (centralFile enrols it).
+const (
+	tapUser     = "e2e-tap"
+	tapPassword = "e2e-tap-secret"
+)
+
 // wireTap subscribes to the site's batch and ack topics and records, per
-// seq, the hash of every distinct body published, and the highest ack.
+// outbox epoch and seq, the hash of every distinct body published, and the
+// highest ack. Methods without an epoch are about the latest epoch seen.
 type wireTap struct {
 	gateway string
 	pub     ed25519.PublicKey
+	central ed25519.PublicKey // verifies the acks
 
 	mu        sync.Mutex // protects the fields below
-	bodies    map[uint64][32]byte
-	conflicts []string // seqs seen with two different bodies
-	bad       []string // messages that do not open with the gateway key
+	bodies    map[tapKey][32]byte
+	sent      map[tapKey]time.Time // each batch's signed time
+	conflicts []string             // seqs seen with two different bodies
+	bad       []string             // messages that do not open with the gateway key
 	messages  int
-	maxSeq    uint64
-	ack       uint64
-	ackAt     time.Time
+	epoch     string              // of the latest batch
+	maxSeq    map[string]uint64   // by epoch
+	acks      map[string]uint64   // by epoch
+	ackTimes  []ackTime           // every rise of an epoch's ack, in order
+	badAcks   int                 // acks that do not open with central's key
 	ackWait   chan struct{}       // closed and replaced on every new ack
 	lastSent  time.Time           // latest Sent of a batch
 	sessions  map[string][]string // point → session of each OCMF snapshot, as published
-	changed   chan struct{}       // closed and replaced on every new batch
+	gaps      []reading.Gap
+	changed   chan struct{} // closed and replaced on every new batch
+}
+
+type tapKey struct {
+	epoch string
+	seq   uint64
+}
+
+// ackTime is when an epoch's ack first reached seq.
+type ackTime struct {
+	epoch string
+	seq   uint64
+	at    time.Time
+}
+
+// ackedAt returns when central's ack of the latest epoch first reached seq
+// (zero: not yet).
+func (w *wireTap) ackedAt(seq uint64) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, a := range w.ackTimes {
+		if a.epoch == w.epoch && a.seq >= seq {
+			return a.at
+		}
+	}
+	return time.Time{}
 }
 
 func newWireTap(t *testing.T, broker string, f *edgeFiles) *wireTap {
 	t.Helper()
-	w := &wireTap{gateway: f.Gateway, pub: f.Pub, bodies: map[uint64][32]byte{},
+	w := &wireTap{gateway: f.Gateway, pub: f.Pub, central: f.CentralPub, bodies: map[tapKey][32]byte{}, sent: map[tapKey]time.Time{},
+		maxSeq: map[string]uint64{}, acks: map[string]uint64{},
 		ackWait: make(chan struct{}), sessions: map[string][]string{}, changed: make(chan struct{})}
+	topics := map[string]byte{reading.BatchTopic(f.Site): 1, reading.AckTopic(f.Site): 1}
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(uniqueID("e2e-tap")).
+		SetUsername(tapUser).SetPassword(tapPassword).
 		SetCleanSession(true).SetAutoReconnect(true).SetConnectTimeout(10 * time.Second).
-		SetOnConnectHandler(func(c mqtt.Client) {
-			c.SubscribeMultiple(map[string]byte{reading.BatchTopic(f.Site): 1, reading.AckTopic(f.Site): 1}, w.onMessage)
-		}))
+		SetOnConnectHandler(func(c mqtt.Client) { c.SubscribeMultiple(topics, w.onMessage) }))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("tap connect %s: %v", broker, tok.Error())
 	}
 	t.Cleanup(func() { c.Disconnect(100) })
 	// The connect handler subscribes again after a reconnect; this first
 	// subscription is awaited, so the tap listens once we return.
-	if tok := c.SubscribeMultiple(map[string]byte{reading.BatchTopic(f.Site): 1, reading.AckTopic(f.Site): 1}, w.onMessage); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := c.SubscribeMultiple(topics, w.onMessage); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("tap subscribe: %v", tok.Error())
 	}
 	return w
@@ -624,17 +703,22 @@ func newWireTap(t *testing.T, broker string, f *edgeFiles) *wireTap {
 
 func (w *wireTap) onMessage(_ mqtt.Client, m mqtt.Message) {
 	if strings.HasSuffix(m.Topic(), "/down/ack") {
-		a, err := reading.DecodeAck(m.Payload())
-		if err != nil || a.Gateway != w.gateway {
+		a, err := reading.OpenAck(m.Payload(), w.central)
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if err != nil {
+			w.badAcks++
 			return
 		}
-		w.mu.Lock()
-		if a.Seq > w.ack {
-			w.ack, w.ackAt = a.Seq, time.Now()
+		if a.Gateway != w.gateway {
+			return
+		}
+		if a.Seq > w.acks[a.Epoch] {
+			w.acks[a.Epoch] = a.Seq
+			w.ackTimes = append(w.ackTimes, ackTime{a.Epoch, a.Seq, time.Now()})
 			close(w.ackWait)
 			w.ackWait = make(chan struct{})
 		}
-		w.mu.Unlock()
 		return
 	}
 	b, body, err := reading.Open(m.Payload(), func(string) (ed25519.PublicKey, error) { return w.pub, nil })
@@ -646,15 +730,18 @@ func (w *wireTap) onMessage(_ mqtt.Client, m mqtt.Message) {
 		return
 	}
 	h := sha256.Sum256(body)
-	if old, ok := w.bodies[b.Seq]; ok && old != h {
-		w.conflicts = append(w.conflicts, fmt.Sprintf("seq %d published with two different bodies", b.Seq))
+	k := tapKey{b.Epoch, b.Seq}
+	if old, ok := w.bodies[k]; ok && old != h {
+		w.conflicts = append(w.conflicts, fmt.Sprintf("epoch %q seq %d published with two different bodies", b.Epoch, b.Seq))
 		return
 	}
-	if _, dup := w.bodies[b.Seq]; dup {
+	if _, dup := w.bodies[k]; dup {
 		return
 	}
-	w.bodies[b.Seq] = h
-	w.maxSeq = max(w.maxSeq, b.Seq)
+	w.bodies[k] = h
+	w.sent[k] = b.Sent
+	w.epoch = b.Epoch
+	w.maxSeq[b.Epoch] = max(w.maxSeq[b.Epoch], b.Seq)
 	if b.Sent.After(w.lastSent) {
 		w.lastSent = b.Sent
 	}
@@ -662,6 +749,9 @@ func (w *wireTap) onMessage(_ mqtt.Client, m mqtt.Message) {
 		if r.OCMF != "" {
 			w.sessions[r.Point] = append(w.sessions[r.Point], r.Session)
 		}
+	}
+	if b.Gap != nil {
+		w.gaps = append(w.gaps, *b.Gap)
 	}
 	close(w.changed)
 	w.changed = make(chan struct{})
@@ -686,27 +776,38 @@ func (w *wireTap) waitFor(t *testing.T, what string, within time.Duration, cond 
 	}
 }
 
-// MaxSeq is the highest seq published so far.
+// MaxSeq is the highest seq published so far in the latest epoch.
 func (w *wireTap) MaxSeq() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.maxSeq
+	return w.maxSeq[w.epoch]
 }
 
-// Ack is the highest ack central published for the gateway.
+// Ack is the highest ack central published for the gateway's latest epoch.
 func (w *wireTap) Ack() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.ack
+	return w.acks[w.epoch]
 }
 
-// waitAck waits until central acked at least seq.
+// waitAck waits until central acked at least seq of the latest epoch.
 func (w *wireTap) waitAck(t *testing.T, seq uint64, within time.Duration) {
+	t.Helper()
+	w.waitAckIn(t, "", seq, within)
+}
+
+// waitAckIn waits until central acked at least seq of epoch ("": the
+// latest epoch).
+func (w *wireTap) waitAckIn(t *testing.T, epoch string, seq uint64, within time.Duration) {
 	t.Helper()
 	deadline := time.After(within)
 	for {
 		w.mu.Lock()
-		got, ch := w.ack, w.ackWait
+		e := epoch
+		if e == "" {
+			e = w.epoch
+		}
+		got, ch := w.acks[e], w.ackWait
 		w.mu.Unlock()
 		if got >= seq {
 			return
@@ -714,7 +815,7 @@ func (w *wireTap) waitAck(t *testing.T, seq uint64, within time.Duration) {
 		select {
 		case <-ch:
 		case <-deadline:
-			t.Fatalf("central acked %d, not %d, within %s", got, seq, within)
+			t.Fatalf("central acked %d of epoch %q, not %d, within %s", got, e, seq, within)
 		}
 	}
 }
@@ -742,21 +843,23 @@ type exactlyOnce struct {
 //   - central rejected nothing.
 func checkExactlyOnce(t *testing.T, st store.Store, f *edgeFiles, head uint64, tap *wireTap) exactlyOnce {
 	t.Helper()
+	return checkStreams(t, st, f, []stream{{epoch: f.Epoch, head: head}}, tap)
+}
+
+// stream is one outbox epoch of the edge as checkStreams sees it: its head,
+// and the seqs its gap records declared lost (never stored, accounted for).
+type stream struct {
+	epoch string
+	head  uint64
+	lost  map[uint64]bool
+}
+
+// checkStreams is checkExactlyOnce over several epochs of the gateway,
+// each with the seqs declared lost in it.
+func checkStreams(t *testing.T, st store.Store, f *edgeFiles, streams []stream, tap *wireTap) exactlyOnce {
+	t.Helper()
 	ctx := context.Background()
 	var res exactlyOnce
-	if head == 0 {
-		t.Fatal("the edge appended no batch at all")
-	}
-	hc, err := st.HighestContiguousSeq(ctx, f.Gateway)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if hc != head {
-		t.Errorf("central's highest contiguous seq is %d, the edge's outbox head %d", hc, head)
-	}
-	if _, err := st.Batch(ctx, f.Gateway, head+1); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("batch %d (beyond the outbox head): %v, want not found", head+1, err)
-	}
 	type readingKey struct {
 		device, point, q, session string
 		t                         int64
@@ -774,69 +877,91 @@ func checkExactlyOnce(t *testing.T, st store.Store, f *edgeFiles, head uint64, t
 			t.Errorf("published message does not open: %s", b)
 		}
 	}
-	for seq := uint64(1); seq <= head; seq++ {
-		sb, err := st.Batch(ctx, f.Gateway, seq)
+	for _, sm := range streams {
+		head := sm.head
+		if head == 0 {
+			t.Fatalf("epoch %q: the edge appended no batch at all", sm.epoch)
+		}
+		hc, err := st.HighestContiguousSeq(ctx, f.Gateway, sm.epoch)
 		if err != nil {
-			t.Errorf("batch %d: %v", seq, err)
-			continue
+			t.Fatal(err)
 		}
-		res.Batches++
-		if !ed25519.Verify(f.Pub, sb.Body, sb.Sig) {
-			t.Errorf("batch %d: stored body does not verify with the gateway key", seq)
+		if hc != head {
+			t.Errorf("epoch %q: central's highest contiguous seq is %d, the edge's outbox head %d", sm.epoch, hc, head)
 		}
-		if sha256.Sum256(sb.Body) != sb.BodySHA256 {
-			t.Errorf("batch %d: stored hash does not match the stored body", seq)
+		if _, err := st.Batch(ctx, f.Gateway, sm.epoch, head+1); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("epoch %q: batch %d (beyond the outbox head): %v, want not found", sm.epoch, head+1, err)
 		}
-		if tap != nil {
-			if h, ok := tap.bodies[seq]; !ok {
-				t.Errorf("batch %d is stored but the tap never saw it published", seq)
-			} else if h != sb.BodySHA256 {
-				t.Errorf("batch %d: stored body differs from the body published", seq)
+		for seq := uint64(1); seq <= head; seq++ {
+			sb, err := st.Batch(ctx, f.Gateway, sm.epoch, seq)
+			if sm.lost[seq] {
+				if !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("epoch %q: batch %d was declared lost but is stored (%v)", sm.epoch, seq, err)
+				}
+				continue
 			}
-		}
-		b, err := reading.Decode(sb.Body)
-		if err != nil {
-			t.Errorf("batch %d: %v", seq, err)
-			continue
-		}
-		if b.Seq != seq || b.Gateway != f.Gateway || b.Site != f.Site {
-			t.Errorf("stored as %d: body says gateway %q site %q seq %d", seq, b.Gateway, b.Site, b.Seq)
-		}
-		if sb.Readings != len(b.Readings) || sb.Events != len(b.Events) {
-			t.Errorf("batch %d: stored counts %d readings %d events, body has %d and %d", seq, sb.Readings, sb.Events, len(b.Readings), len(b.Events))
-		}
-		res.Readings += len(b.Readings)
-		res.Events += len(b.Events)
-		for _, r := range b.Readings {
-			if r.OCMF != "" {
-				res.Snapshots++
+			if err != nil {
+				t.Errorf("epoch %q: batch %d: %v", sm.epoch, seq, err)
+				continue
 			}
-			k := readingKey{r.Device, r.Point, r.Quantity, r.Session, r.Time.UnixNano(), r.Value}
-			if prev, ok := seen[k]; ok && prev != seq {
-				if dups++; dups <= 5 {
-					t.Errorf("reading %+v is in batch %d and batch %d", r, prev, seq)
+			res.Batches++
+			if !ed25519.Verify(f.Pub, sb.Body, sb.Sig) {
+				t.Errorf("batch %d: stored body does not verify with the gateway key", seq)
+			}
+			if sha256.Sum256(sb.Body) != sb.BodySHA256 {
+				t.Errorf("batch %d: stored hash does not match the stored body", seq)
+			}
+			if tap != nil {
+				if h, ok := tap.bodies[tapKey{sm.epoch, seq}]; !ok {
+					t.Errorf("batch %d is stored but the tap never saw it published", seq)
+				} else if h != sb.BodySHA256 {
+					t.Errorf("batch %d: stored body differs from the body published", seq)
 				}
 			}
-			seen[k] = seq
+			b, err := reading.Decode(sb.Body)
+			if err != nil {
+				t.Errorf("batch %d: %v", seq, err)
+				continue
+			}
+			if b.Seq != seq || b.Gateway != f.Gateway || b.Site != f.Site || b.Epoch != sm.epoch {
+				t.Errorf("stored as %d: body says gateway %q site %q epoch %q seq %d", seq, b.Gateway, b.Site, b.Epoch, b.Seq)
+			}
+			if sb.Readings != len(b.Readings) || sb.Events != len(b.Events) {
+				t.Errorf("batch %d: stored counts %d readings %d events, body has %d and %d", seq, sb.Readings, sb.Events, len(b.Readings), len(b.Events))
+			}
+			res.Readings += len(b.Readings)
+			res.Events += len(b.Events)
+			for _, r := range b.Readings {
+				if r.OCMF != "" {
+					res.Snapshots++
+				}
+				k := readingKey{r.Device, r.Point, r.Quantity, r.Session, r.Time.UnixNano(), r.Value}
+				if prev, ok := seen[k]; ok && prev != seq {
+					if dups++; dups <= 5 {
+						t.Errorf("reading %+v is in batch %d and batch %d", r, prev, seq)
+					}
+				}
+				seen[k] = seq
+			}
+			for _, e := range b.Events {
+				if e.Kind == "meter-key" {
+					res.MeterKeyEvents++
+					if want, ok := f.Meters[e.Attrs["device"]]; ok && !strings.EqualFold(e.Attrs["pubkey"], want) {
+						t.Errorf("batch %d: meter-key event of %s carries %s, the simulator's meter key is %s", seq, e.Attrs["device"], e.Attrs["pubkey"], want)
+					}
+				}
+			}
 		}
-		for _, e := range b.Events {
-			if e.Kind == "meter-key" {
-				res.MeterKeyEvents++
-				if want, ok := f.Meters[e.Attrs["device"]]; ok && !strings.EqualFold(e.Attrs["pubkey"], want) {
-					t.Errorf("batch %d: meter-key event of %s carries %s, the simulator's meter key is %s", seq, e.Attrs["device"], e.Attrs["pubkey"], want)
+		if tap != nil {
+			for k := range tap.bodies {
+				if k.epoch == sm.epoch && k.seq > head {
+					t.Errorf("epoch %q: seq %d was published but is beyond the outbox head %d", sm.epoch, k.seq, head)
 				}
 			}
 		}
 	}
 	if dups > 5 {
 		t.Errorf("… %d readings in two batches in all", dups)
-	}
-	if tap != nil {
-		for seq := range tap.bodies {
-			if seq > head {
-				t.Errorf("seq %d was published but is beyond the outbox head %d", seq, head)
-			}
-		}
 	}
 	n, err := st.Counts(ctx)
 	if err != nil {

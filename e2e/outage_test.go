@@ -73,6 +73,8 @@ func outageBacklog(t *testing.T, st centralconfig.Store) {
 	}
 	f := &edgeFiles{Dir: dir, Outbox: filepath.Join(dir, "outbox"), Site: uniqueID("e2e-outage"), Gateway: uniqueID("e2e-gw"),
 		Key: key, Pub: key.Public().(ed25519.PublicKey)}
+	f.CentralKey = newCentralKey(t, dir)
+	f.CentralPub = f.CentralKey.Public().(ed25519.PublicKey)
 	c := startCentral(t, centralFile(t, dir, st, "", uniqueID("e2e-central"), f))
 	link := newLinkProxy(t, c.Broker)
 	acks := newAckWatch(t, c.Broker, f)
@@ -82,11 +84,14 @@ func outageBacklog(t *testing.T, st centralconfig.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { box.Close() })
+	f.Epoch = box.Epoch()
 	// The edge's uplink settings (cmd/parkgrid/edge_uplink.go: defaults, so
 	// a window of 100 publishes); PARKGRID_E2E_OUTAGE_WINDOW overrides the
 	// window to see what bounds the drain.
-	up, err := uplink.New(uplink.Config{Broker: link.URL(), Site: f.Site, Gateway: f.Gateway,
-		Window: envInt("PARKGRID_E2E_OUTAGE_WINDOW", 0), MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}, box)
+	ucfg := f.uplinkConfig(link.URL())
+	ucfg.AckTimeout = 0 // the edge's default
+	ucfg.Window = envInt("PARKGRID_E2E_OUTAGE_WINDOW", 0)
+	up, err := uplink.New(ucfg, box)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +114,7 @@ func outageBacklog(t *testing.T, st centralconfig.Store) {
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for w := range workers {
-		b, err := uplink.NewBatcher(uplink.BatcherConfig{Site: f.Site, Gateway: f.Gateway, Key: key,
+		b, err := uplink.NewBatcher(uplink.BatcherConfig{Site: f.Site, Gateway: f.Gateway, Epoch: box.Epoch(), Key: key,
 			MaxReadings: perBatch, MaxDelay: time.Hour}, rec)
 		if err != nil {
 			t.Fatal(err)
@@ -171,7 +176,7 @@ func outageBacklog(t *testing.T, st centralconfig.Store) {
 	checkStart := time.Now()
 	s := openStore(t, st)
 	bg := context.Background()
-	if hc, err := s.HighestContiguousSeq(bg, f.Gateway); err != nil || hc != head {
+	if hc, err := s.HighestContiguousSeq(bg, f.Gateway, f.Epoch); err != nil || hc != head {
 		t.Errorf("highest contiguous seq %d, %v; want %d", hc, err, head)
 	}
 	n, err := s.Counts(bg)
@@ -182,7 +187,7 @@ func outageBacklog(t *testing.T, st centralconfig.Store) {
 		t.Errorf("store counts %+v, want %+v", n, want)
 	}
 	for seq := uint64(1); seq <= head; seq++ {
-		sb, err := s.Batch(bg, f.Gateway, seq)
+		sb, err := s.Batch(bg, f.Gateway, f.Epoch, seq)
 		if err != nil {
 			t.Fatalf("batch %d: %v", seq, err)
 		}
@@ -235,8 +240,9 @@ type linkProxy struct {
 	ln     net.Listener
 	target string
 
-	mu sync.Mutex // protects up
-	up bool
+	mu    sync.Mutex // protects the fields below
+	up    bool
+	conns map[net.Conn]bool // open client connections
 }
 
 func newLinkProxy(t *testing.T, brokerURL string) *linkProxy {
@@ -245,7 +251,7 @@ func newLinkProxy(t *testing.T, brokerURL string) *linkProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &linkProxy{ln: ln, target: brokerURL[len("tcp://"):]}
+	p := &linkProxy{ln: ln, target: brokerURL[len("tcp://"):], conns: map[net.Conn]bool{}}
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		ln.Close()
@@ -259,6 +265,9 @@ func newLinkProxy(t *testing.T, brokerURL string) *linkProxy {
 			}
 			p.mu.Lock()
 			up := p.up
+			if up {
+				p.conns[conn] = true
+			}
 			p.mu.Unlock()
 			if !up {
 				conn.Close()
@@ -278,7 +287,22 @@ func (p *linkProxy) restore() {
 	p.mu.Unlock()
 }
 
+// cut closes every connection and refuses new ones until restore.
+func (p *linkProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.up = false
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
 func (p *linkProxy) pipe(conn net.Conn) {
+	defer func() {
+		p.mu.Lock()
+		delete(p.conns, conn)
+		p.mu.Unlock()
+	}()
 	defer conn.Close()
 	back, err := net.Dial("tcp", p.target)
 	if err != nil {
@@ -301,13 +325,14 @@ type ackWatch struct {
 func newAckWatch(t *testing.T, broker string, f *edgeFiles) *ackWatch {
 	t.Helper()
 	w := &ackWatch{}
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(uniqueID("e2e-acks")).SetCleanSession(true))
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(uniqueID("e2e-acks")).SetCleanSession(true).
+		SetUsername(tapUser).SetPassword(tapPassword))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("connect %s: %v", broker, tok.Error())
 	}
 	t.Cleanup(func() { c.Disconnect(100) })
 	if tok := c.Subscribe(reading.AckTopic(f.Site), 0, func(_ mqtt.Client, m mqtt.Message) {
-		a, err := reading.DecodeAck(m.Payload())
+		a, err := reading.OpenAck(m.Payload(), f.CentralPub)
 		if err != nil || a.Gateway != f.Gateway {
 			return
 		}

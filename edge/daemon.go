@@ -48,9 +48,16 @@ type Options struct {
 	UplinkBroker string // uplink.broker; enables the uplink even without an uplink: section
 	UplinkKey    string // uplink.key (gateway Ed25519 private key file)
 	UplinkOutbox string // uplink.outbox (directory)
+	// UplinkCentralKey is uplink.central_key: central's Ed25519 public key
+	// (hex) or a file holding it.
+	UplinkCentralKey string
 	// Registry receives the edge's metrics (nil: a new one); /metrics
 	// serves it.
 	Registry *prometheus.Registry
+	// Notify receives the systemd states (READY=1, WATCHDOG=1,
+	// STOPPING=1); nil sends them to systemd (sd_notify; nothing outside
+	// systemd).
+	Notify func(state string)
 }
 
 // Off is the override value that switches a part off.
@@ -72,6 +79,7 @@ type Daemon struct {
 	ems     *emsAdapter  // the EMS API's Source, Controller and ConfigView
 	router  http.Handler // REST API and /metrics; nil without ems.rest
 	listen  string       // where router is served
+	restSrv emsapi.ServerOptions
 	mqtt    *emsapi.MQTT // nil without ems.mqtt
 	uplink  *edgeUplink  // nil without uplink
 	reg     *prometheus.Registry
@@ -79,6 +87,8 @@ type Daemon struct {
 	influx  *tsdb.Writer  // nil without influx
 	stepped chan struct{} // control steps, for the InfluxDB feeder (cap 1)
 
+	restAuth  bool          // the REST API checks tokens
+	notify    notifier      // systemd: ready, watchdog, stopping
 	restReady chan struct{} // closed once the REST API listens (or will not)
 	restAddr  string        // set before restReady is closed; "" if none
 	ready     chan struct{} // closed once run has started every worker
@@ -139,6 +149,10 @@ func New(cfg *config.Site, opt Options) (*Daemon, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// base goes to the parts that name the site themselves (safety,
+	// control, the uplink's batcher and sender); log names it for the rest,
+	// so every line says site= once.
+	base := log
 	log = log.With("site", cfg.ID)
 	d := &Daemon{site: cfg, log: log, clk: clock.OrReal(opt.Clock), restReady: make(chan struct{}), ready: make(chan struct{}), stepped: make(chan struct{}, 1)}
 	var snapMeters []snapshotMeter
@@ -161,7 +175,20 @@ func New(cfg *config.Site, opt Options) (*Daemon, error) {
 	var specs []site.Spec
 	busDevices := make([][]poll.Device, len(cfg.Buses))
 	for bi, b := range cfg.Buses {
-		mopt := modbus.Options{Name: b.ID, Timeout: b.Timeout, Logger: log, Now: d.clk.Now}
+		// The fire-alarm module's requests go first on its bus, and a dead
+		// unit on that bus cannot hold them for a whole timeout.
+		var prio []uint8
+		for _, in := range []*config.Input{cfg.Safety.FireLoop, cfg.Safety.Supervision} {
+			if in == nil {
+				continue
+			}
+			for _, dev := range b.Devices {
+				if dev.ID == in.Device {
+					prio = append(prio, uint8(dev.Unit))
+				}
+			}
+		}
+		mopt := modbus.Options{Name: b.ID, Timeout: b.Timeout, Logger: log, Now: d.clk.Now, Priority: prio}
 		var bus *modbus.Bus
 		if b.TCP != "" {
 			bus = modbus.NewTCP(b.TCP, mopt)
@@ -208,7 +235,9 @@ func New(cfg *config.Site, opt Options) (*Daemon, error) {
 	failsafe := map[string]control.Failsafe{}
 	for _, cp := range cfg.ChargePoints {
 		chargers[cp.ID] = controllers[cp.Controller]
-		failsafe[cp.ID] = controllers[cp.Controller]
+		if fs, ok := any(controllers[cp.Controller]).(control.Failsafe); ok {
+			failsafe[cp.ID] = fs // only controllers whose vendor documents a watchdog
+		}
 		if m, ok := eichrechtOf[cp.Meter]; ok {
 			snapMeters = append(snapMeters, snapshotMeter{point: cp.ID, device: cp.Meter, m: m})
 		}
@@ -217,10 +246,11 @@ func New(cfg *config.Site, opt Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.safety, err = safety.New(scfg, d.state, d.clk, log); err != nil {
+	if d.safety, err = safety.New(scfg, d.state, d.clk, base); err != nil {
 		return nil, err
 	}
-	if ucfg := (uplinkOverrides{broker: opt.UplinkBroker, key: opt.UplinkKey, outbox: opt.UplinkOutbox}).apply(cfg.Uplink); ucfg != nil && ucfg.Broker != Off {
+	if ucfg := (uplinkOverrides{broker: opt.UplinkBroker, key: opt.UplinkKey, outbox: opt.UplinkOutbox, centralKey: opt.UplinkCentralKey}).apply(cfg.Uplink); ucfg != nil && ucfg.Broker != Off {
+		uplinkCredentials(ucfg, cfg.Gateway)
 		d.uplink = newEdgeUplink(d, *ucfg, snapMeters)
 	}
 	d.safety.OnEvent = func(ev safety.Event) {
@@ -229,14 +259,16 @@ func New(cfg *config.Site, opt Options) (*Daemon, error) {
 			opt.OnSafetyEvent(ev)
 		}
 	}
-	if d.control, err = control.New(control.ConfigFrom(cfg, failsafe), d.state, d.safety, d.safety, d.clk, log); err != nil {
+	if d.control, err = control.New(control.ConfigFrom(cfg, failsafe), d.state, d.safety, d.safety, d.clk, base); err != nil {
 		return nil, err
 	}
 	if err := d.wireAPIs(cfg, opt); err != nil {
 		return nil, fmt.Errorf("site %q: %w", cfg.ID, err)
 	}
 	interval := cfg.Control.Interval
+	d.notify = notifier{send: opt.Notify, log: log}
 	d.control.OnStep = func(now time.Time, took time.Duration) {
+		d.notify.alive(d.clk.Now(), d.safety.LastCheck())
 		d.metrics.ObserveLoop(took, interval)
 		d.uplink.onStep()
 		select {
@@ -284,6 +316,13 @@ func (d *Daemon) wireAPIs(cfg *config.Site, opt Options) error {
 	if d.metrics, err = newEdgeMetrics(d, d.reg); err != nil {
 		return err
 	}
+	failsafeFailed := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "parkgrid_charger_failsafe_failed",
+		Help: "Charge controllers with a communication watchdog that do not hold their fallback current and watchdog (not applied or not read back).",
+	}, func() float64 { return float64(d.control.FailsafeFailed()) })
+	if err := d.reg.Register(failsafeFailed); err != nil {
+		return fmt.Errorf("register failsafe metric: %w", err)
+	}
 	apiOpts := emsapi.Options{Source: d.ems, Controller: d.ems, Config: d.ems, MaxTTL: cfg.EMS.MaxTTL, Now: d.clk.Now, Logger: d.log.With("component", "emsapi")}
 
 	if cfg.EMS.REST != nil {
@@ -296,21 +335,22 @@ func (d *Daemon) wireAPIs(cfg *config.Site, opt Options) error {
 		d.listen = ""
 	}
 	if d.listen != "" {
-		apiOpts.Metrics = metrics.Handler(d.reg, d.log)
-		if d.router, err = emsapi.NewRouter(apiOpts); err != nil {
+		restOpts := apiOpts
+		restOpts.Metrics = metrics.Handler(d.reg, d.log)
+		if d.restSrv, err = d.secureREST(cfg.EMS.REST, &restOpts); err != nil {
+			return err
+		}
+		if d.router, err = emsapi.NewRouter(restOpts); err != nil {
 			return err
 		}
 	}
 
-	var broker, prefix string
-	if m := cfg.EMS.MQTT; m != nil {
-		broker, prefix = m.Broker, m.TopicPrefix
+	mopts, err := emsMQTTOptions(cfg, opt.EMSBroker, apiOpts)
+	if err != nil {
+		return err
 	}
-	if opt.EMSBroker != "" {
-		broker = opt.EMSBroker
-	}
-	if broker != "" && broker != Off {
-		if d.mqtt, err = emsapi.NewMQTT(emsapi.MQTTOptions{Options: apiOpts, Site: cfg.ID, Broker: broker, TopicPrefix: prefix}); err != nil {
+	if mopts.Broker != "" && mopts.Broker != Off {
+		if d.mqtt, err = emsapi.NewMQTT(mopts); err != nil {
 			return err
 		}
 	}
@@ -323,10 +363,11 @@ func (d *Daemon) wireAPIs(cfg *config.Site, opt Options) error {
 	return nil
 }
 
-// run runs the buses, pollers, safety and the control loop until ctx ends,
+// Run runs the buses, pollers, safety and the control loop until ctx ends,
 // then stops them: the workers first, the buses they talk through last. It
-// returns ctx's error, or the first worker that failed for another reason
-// (which stops the others too).
+// returns ctx's error, or the first critical worker (safety, a poller,
+// control) that failed for another reason, which stops the others too; an
+// auxiliary worker's failure only raises an alarm (see supervise.go).
 func (d *Daemon) Run(ctx context.Context) error {
 	var ln net.Listener
 	if d.router != nil {
@@ -337,7 +378,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return fmt.Errorf("site %q: EMS REST API: %w", d.site.ID, err)
 		}
 		d.restAddr = ln.Addr().String()
-		d.log.Info("EMS REST API listening", "addr", d.restAddr)
+		d.log.Info("EMS REST API listening", "addr", d.restAddr, "tls", d.restSrv.TLS != nil, "authenticated", d.restAuth)
 	}
 	close(d.restReady)
 
@@ -364,10 +405,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 
+	// Critical workers keep the site safe: one that stops stops the edge
+	// (and systemd starts it again). Auxiliary workers are supervised: a
+	// failure or panic raises an alarm and, where they can, they restart;
+	// they never stop safety or control (supervise.go).
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	start := func(name string, run func(context.Context) error) {
+	critical := func(name string, run func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -377,40 +422,47 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	start("safety", d.safety.Run)
-	for i, p := range d.pollers {
-		start("poll "+d.site.Buses[i].ID, p.Run)
+	alarm := func(name, msg string, active bool) {
+		if !active {
+			d.alarms.clear("worker/" + name)
+			return
+		}
+		d.alarms.set(emsapi.Alarm{ID: "worker/" + name, Kind: "worker", Message: msg, Since: d.clk.Now()})
 	}
-	start("control", d.control.Run)
+	aux := func(w auxWorker) {
+		wg.Go(func() { supervise(wctx, w, d.clk, d.log, alarm) })
+	}
+	critical("safety", d.safety.Run)
+	for i, p := range d.pollers {
+		critical("poll "+d.site.Buses[i].ID, p.Run)
+	}
+	critical("control", d.control.Run)
 	if d.uplink.started() {
-		start("uplink", func(ctx context.Context) error { d.uplink.run(ctx); return nil })
+		aux(auxWorker{name: "uplink", run: func(ctx context.Context) error { d.uplink.run(ctx); return ctx.Err() }})
 	}
 	if d.mqtt != nil {
-		start("ems mqtt", d.mqtt.Run)
+		aux(auxWorker{name: "ems mqtt", run: d.mqtt.Run})
 	}
 	if d.influx != nil {
-		start("influx", d.influx.Run)
-		start("influx feed", func(ctx context.Context) error { feedInflux(ctx, d, d.influx, d.stepped); return nil })
+		aux(auxWorker{name: "influx", run: d.influx.Run, restart: true})
+		aux(auxWorker{name: "influx feed", restart: true, run: func(ctx context.Context) error { feedInflux(ctx, d, d.influx, d.stepped); return ctx.Err() }})
 	}
 	if ln != nil {
-		srv := &http.Server{Handler: d.router, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
-		start("ems rest", func(ctx context.Context) error {
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			select {
-			case err := <-errc:
-				return fmt.Errorf("serve %s: %w", d.restAddr, err)
-			case <-ctx.Done():
+		first := ln
+		aux(auxWorker{name: "ems rest", restart: true, run: func(ctx context.Context) error {
+			l := first
+			first = nil
+			if l == nil { // a restart: listen again
+				var err error
+				if l, err = net.Listen("tcp", d.restAddr); err != nil {
+					return err
+				}
 			}
-			sctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer stop()
-			if err := srv.Shutdown(sctx); err != nil {
-				srv.Close()
-			}
-			<-errc // http.ErrServerClosed
-			return ctx.Err()
-		})
+			return emsapi.Serve(ctx, l, d.router, d.restSrv)
+		}})
 	}
+	d.notify.ready()
+	defer d.notify.stopping()
 	close(d.ready)
 	<-wctx.Done()
 	wg.Wait()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/parkgrid/parkgrid/drivers/sim"
 	"github.com/parkgrid/parkgrid/edge/config"
+	"github.com/parkgrid/parkgrid/edge/control"
 	"github.com/parkgrid/parkgrid/edge/poll"
 	"github.com/parkgrid/parkgrid/edge/safety"
 	"github.com/parkgrid/parkgrid/internal/svctest"
@@ -72,6 +73,8 @@ func startEdgeWith(t *testing.T, s *sim.Sim, mod func(*config.Site), withOpts fu
 		t.Fatal(err)
 	}
 	cfg.Buses[0].TCP = s.ModbusAddr(sim.MainListener)
+	cfg.DataDir = t.TempDir() // the latch of one test must not start the next latched
+	cfg.Safety.StateFile = filepath.Join(cfg.DataDir, "safety.json")
 	if mod != nil {
 		mod(cfg)
 	}
@@ -183,9 +186,11 @@ func charging(names ...string) func(sim.State) bool {
 	}
 }
 
+// allCut: every controller disabled and offering nothing. (The EV-ETH map
+// has no 0 A setting: a cut disables; holding 528 keeps its value.)
 func allCut(st sim.State) bool {
 	for _, p := range st.Points {
-		if p.Enabled || p.SetpointA != 0 {
+		if p.Enabled || p.OfferedA != 0 {
 			return false
 		}
 	}
@@ -227,11 +232,11 @@ func TestEdgeFireAlarmOnSim(t *testing.T) {
 	}
 	var last time.Time
 	for _, p := range st.Points {
-		if p.LastSetpoint != nil && p.LastSetpoint.Wall.After(last) {
-			last = p.LastSetpoint.Wall
+		if p.LastEnable != nil && p.LastEnable.Wall.After(last) {
+			last = p.LastEnable.Wall
 		}
 	}
-	t.Logf("fire loop opened → last charger at 0 A: %s", last.Sub(st.FireLoopOpenedAt.Wall))
+	t.Logf("fire loop opened → last charger disabled: %s", last.Sub(st.FireLoopOpenedAt.Wall))
 
 	// Latched: the control loop raises nothing, for several steps.
 	for range 3 {
@@ -332,40 +337,59 @@ func TestEdgeGridMeterSilentFallsBackToSafeBudget(t *testing.T) {
 	}
 }
 
-// TestEdgeDeadEdgeChargersFallBack: the edge sets each controller's
-// fallback current and watchdog at start; when the edge dies, the chargers
-// fall back on their own once the watchdog expires.
-func TestEdgeDeadEdgeChargersFallBack(t *testing.T) {
+// TestEdgeDeadEdgeChargersKeepTheirLastSetpoint: the Phoenix EV-ETH map
+// has no communication watchdog, so nothing is set at start and a dead edge
+// leaves every charger at its last setpoint: the one the allocation kept
+// within every fuse (docs/failsafe.md). The edge reports the points as
+// having no device failsafe.
+func TestEdgeDeadEdgeChargersKeepTheirLastSetpoint(t *testing.T) {
 	s := simSmall(t)
 	plugCars(t, s)
 	r := startEdge(t, s, func(c *config.Site) { c.Control.RaiseEvery = 0 })
-	st := r.untilStep("cars charging above the fallback", 15*time.Second, func(st sim.State) bool {
-		for _, p := range points(st, cars...) {
-			if p.OfferedA <= 6 {
-				return false
-			}
+	st := r.untilStep("cars charging", 15*time.Second, charging(cars...))
+	for _, p := range r.d.Control().Status().Points {
+		if p.Failsafe != control.FailsafeNone {
+			t.Errorf("%s: failsafe %q, want %q (the map has no watchdog)", p.ID, p.Failsafe, control.FailsafeNone)
 		}
-		return charging(cars...)(st)
-	})
-	for _, p := range st.Points {
-		if p.FallbackA != 6 || p.WatchdogS != 15 {
-			t.Errorf("%s: fallback %d A, watchdog %d s; want 6 A, 15 s", p.Name, p.FallbackA, p.WatchdogS)
+	}
+	for _, w := range st.Writes {
+		if w.What != "setpoint" && w.What != "enable" && w.What != "snapshot" && w.What != "identification" {
+			t.Errorf("write %+v to a register outside the vendor map", w)
 		}
 	}
 	r.stop() // the edge dies: nothing talks to the controllers any more
+	before := map[string]int{}
+	for _, p := range points(s.State(), cars...) {
+		before[p.Name] = p.OfferedA
+	}
+	s.Step(time.Hour)
+	var sum [3]int
+	for _, p := range s.State().Points {
+		if p.Enabled {
+			for _, g := range gridPhases(p) {
+				sum[g] += p.SetpointA
+			}
+		}
+		if b, ok := before[p.Name]; ok && p.Car != nil && p.OfferedA != b {
+			t.Errorf("%s offers %d A an hour after the edge died, was %d A", p.Name, p.OfferedA, b)
+		}
+	}
+	for ph, a := range sum {
+		if a > 80 { // ud1's limit in deploy/site-small.yaml
+			t.Errorf("enabled setpoints on L%d add up to %d A, above ud1's 80 A", ph+1, a)
+		}
+	}
+}
 
-	s.Step(14 * time.Second)
-	for _, p := range points(s.State(), cars...) {
-		if p.WatchdogExpired {
-			t.Errorf("%s: watchdog expired before 15 s", p.Name)
-		}
+// gridPhases are the grid phases (0..2) a simulated point loads.
+func gridPhases(p sim.PointState) []int {
+	switch p.Rotation {
+	case "L2L3L1":
+		return []int{1, 2, 0}
+	case "L3L1L2":
+		return []int{2, 0, 1}
 	}
-	s.Step(2 * time.Second)
-	for _, p := range points(s.State(), cars...) {
-		if !p.WatchdogExpired || p.OfferedA != 6 {
-			t.Errorf("%s: watchdog expired %v, offered %d A; want the 6 A fallback", p.Name, p.WatchdogExpired, p.OfferedA)
-		}
-	}
+	return []int{0, 1, 2}
 }
 
 // TestEdgeSPDAndOverTemperatureStopTheDistribution: an open SPD contact or
@@ -457,4 +481,150 @@ func TestEdgeControllerOfflineIsReported(t *testing.T) {
 		}
 	}
 	r.untilStep("charging again", 10*time.Second, charging(cars...))
+}
+
+// TestEdgeStatusReadsAfterAMinuteOfCharging: on the vendor map input 102 is
+// the charge time; after more than 63 s of charging every status read must
+// still work, or every point goes stale and no limit reaches the chargers.
+func TestEdgeStatusReadsAfterAMinuteOfCharging(t *testing.T) {
+	s := simSmall(t)
+	plugCars(t, s)
+	r := startEdge(t, s, func(c *config.Site) { c.Control.RaiseEvery = 0 })
+	r.untilStep("cars charging", 15*time.Second, charging(cars...))
+	s.Step(5 * time.Minute) // the cars have been charging for minutes
+	for range 3 {
+		r.untilStep("a step", 5*time.Second, func(sim.State) bool { return true })
+	}
+	for _, p := range r.d.Control().Status().Points {
+		if p.ControllerStale || p.State == "?" {
+			t.Errorf("%s after minutes of charging: %+v", p.ID, p)
+		}
+	}
+	for _, h := range r.d.State().Health() {
+		if h.Offline || (h.LastErr != "" && strings.Contains(h.LastErr, "phoenix")) {
+			t.Errorf("%s: %+v", h.Device, h)
+		}
+	}
+}
+
+// TestEdgeRebootedChargerIsCutAgainWhileLatched: a controller that reboots
+// to its power-on defaults (enabled, 16 A) while the fire latch holds is cut
+// again at once.
+func TestEdgeRebootedChargerIsCutAgainWhileLatched(t *testing.T) {
+	s := simSmall(t)
+	plugCars(t, s)
+	r := startEdge(t, s, func(c *config.Site) { c.Control.RaiseEvery = 0 })
+	r.untilStep("cars charging", 15*time.Second, charging(cars...))
+	if err := s.InjectFault(sim.Fault{Device: "di", Kind: sim.FaultFireLoopOpen}); err != nil {
+		t.Fatal(err)
+	}
+	r.untilSafety(safety.EventCutDone, 5*time.Second)
+	if err := s.InjectFault(sim.Fault{Device: "p02", Kind: sim.FaultReboot}); err != nil {
+		t.Fatal(err)
+	}
+	if p := points(s.State(), "p02")[0]; !p.Enabled || p.OfferedA == 0 {
+		t.Fatalf("p02 after its reboot: %+v", p)
+	}
+	e := r.untilSafety(safety.EventReasserted, 5*time.Second)
+	if e.Point != "p02" {
+		t.Errorf("re-asserted %+v", e)
+	}
+	r.untilStep("p02 cut again", 5*time.Second, func(st sim.State) bool { return allCut(st) })
+}
+
+// TestEdgeDeadControllersBesideTheModuleDoNotTrip: deploy/site-small.yaml
+// has everything on one bus. Six controllers that stop answering there
+// must not keep the fire-alarm module unread long enough to trip the
+// latch: its requests go first and interrupt a dead unit's.
+func TestEdgeDeadControllersBesideTheModuleDoNotTrip(t *testing.T) {
+	s := simSmall(t)
+	plugCars(t, s)
+	r := startEdge(t, s, func(c *config.Site) { c.Control.RaiseEvery = 0 })
+	r.untilStep("cars charging", 15*time.Second, charging(cars...))
+	for range 3 { // every command read back: a silent controller counts at what it was confirmed at
+		r.untilStep("a step", 5*time.Second, func(sim.State) bool { return true })
+	}
+	for _, p := range []string{"p03", "p04", "p06", "p07", "p09", "p10"} {
+		if err := s.InjectFault(sim.Fault{Device: p, Kind: sim.FaultOffline}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 8 {
+		r.untilStep("a step", 5*time.Second, func(sim.State) bool { return true })
+	}
+	if r.d.Safety().Latched() {
+		t.Fatalf("latched with six dead controllers on the module's bus: %+v", r.d.Safety().Status())
+	}
+	if !charging(cars...)(s.State()) {
+		for _, p := range r.d.Control().Status().Points {
+			t.Logf("%s: %s (setpoint %d mA, held %d mA, stale %v)", p.ID, p.Reason, p.SetpointMA, p.HeldMA, p.ControllerStale)
+		}
+		t.Logf("grid %+v, safety %+v", r.d.Control().Status().Grid, r.d.Safety().Status().Events)
+		t.Errorf("cars stopped")
+	}
+}
+
+// TestEdgeRefusedCutCountsAtWhatItDraws: a controller that refuses every
+// write while its reads work keeps its current; under an EMS limit on the
+// connection the others make room for it, and the grid connection stays
+// within the limit.
+func TestEdgeRefusedCutCountsAtWhatItDraws(t *testing.T) {
+	s := simSmall(t)
+	plugCars(t, s)
+	r := startEdge(t, s, func(c *config.Site) { c.Control.RaiseEvery = 0 })
+	r.untilStep("cars charging", 15*time.Second, charging(cars...))
+	for range 3 {
+		r.untilStep("a step", 5*time.Second, func(sim.State) bool { return true })
+	}
+	if err := s.InjectFault(sim.Fault{Device: "p01", Kind: sim.FaultRefuseWrites}); err != nil {
+		t.Fatal(err)
+	}
+	held := points(s.State(), "p01")[0].OfferedA
+	const limitA = 45
+	ma := [3]int64{limitA * 1000, limitA * 1000, limitA * 1000}
+	r.d.Control().SetEMSLimit(control.EMSLimit{RequestID: "t", MaxCurrentMA: &ma, TTL: time.Minute}, time.Now())
+	var st sim.State
+	for range 6 {
+		st = r.untilStep("a step", 5*time.Second, func(sim.State) bool { return true })
+	}
+	if p := points(st, "p01")[0]; p.OfferedA != held || !p.RefusesWrites {
+		t.Fatalf("p01 %+v, want it still at %d A", p, held)
+	}
+	if p, _ := r.d.Control().Point("p01"); !p.Unconfirmed {
+		t.Errorf("p01 in control: %+v, want unconfirmed", p)
+	}
+	for ph, a := range st.Grid.CurrentA {
+		if a > limitA+0.5 {
+			t.Errorf("grid L%d draws %.1f A under a %d A connection limit (p01 stuck at %d A)", ph+1, a, limitA, held)
+		}
+	}
+}
+
+// TestEdgeReversedCTIsAnAlarm: a grid meter reading a negative current is
+// no headroom: the site runs on its safe budget and raises an alarm.
+func TestEdgeReversedCTIsAnAlarm(t *testing.T) {
+	s := simSmall(t)
+	plugCars(t, s)
+	r := startEdge(t, s, func(c *config.Site) { c.Control.RaiseEvery = 0 })
+	r.untilStep("cars charging", 15*time.Second, charging(cars...))
+	v := 1.0
+	if err := s.InjectFault(sim.Fault{Device: "grid", Kind: sim.FaultReversedCT, Value: &v}); err != nil {
+		t.Fatal(err)
+	}
+	r.untilStep("reversed CT seen", 5*time.Second, func(sim.State) bool {
+		g := r.d.Control().Status().Grid
+		return g != nil && g.Reversed && g.Stale
+	})
+	found := false
+	for _, a := range r.d.Alarms() {
+		found = found || a.ID == "grid-meter-reversed"
+	}
+	if !found {
+		t.Errorf("alarms %+v, want grid-meter-reversed", r.d.Alarms())
+	}
+	for _, l := range r.d.Control().Status().Limits {
+		if l.Node == r.d.site.Grid.ID && l.LimitMA[0] > 40_000 {
+			t.Errorf("grid limit %+v with a reversed CT, want the 40 A safe budget at most", l)
+		}
+	}
 }

@@ -74,15 +74,16 @@ func (a *emsAdapter) limits(st control.Status) []emsapi.Limit {
 	return out
 }
 
-// emsLimitOf is the EMS limit as accepted (unset dimensions nil).
+// emsLimitOf is the EMS limit as accepted (unset dimensions nil; 0 is a
+// limit and reads 0).
 func emsLimitOf(e control.Effective) emsapi.Limit {
 	l := emsapi.Limit{Source: "ems", RequestID: e.RequestID}
-	if e.MaxCurrentMA != [3]int64{} {
-		ma := e.MaxCurrentMA
+	if e.MaxCurrentMA != nil {
+		ma := *e.MaxCurrentMA
 		l.MaxCurrentMA = &ma
 	}
-	if e.MaxPowerW > 0 {
-		w := e.MaxPowerW
+	if e.MaxPowerW != nil {
+		w := *e.MaxPowerW
 		l.MaxPowerW = &w
 	}
 	if !e.Expires.IsZero() {
@@ -186,25 +187,53 @@ func (a *emsAdapter) Alarms() []emsapi.Alarm {
 		out = append(out, emsapi.Alarm{ID: "over-temperature/" + n, Kind: "over-temperature", Message: fmt.Sprintf("%q above its stop temperature: its charge points are stopped", n), Since: eventSince(safety.EventOvertemp, n), Active: true})
 	}
 	for _, n := range st.NoSensor {
-		out = append(out, emsapi.Alarm{ID: "sensor-offline/" + n, Kind: "sensor-offline", Message: fmt.Sprintf("no fresh temperature for %q", n), Since: eventSince(safety.EventSensorOffline, n), Active: true})
+		out = append(out, emsapi.Alarm{ID: "sensor-offline/" + n, Kind: "sensor-offline", Message: fmt.Sprintf("no fresh temperature for %q: derated as if at its last reading or its lost_c", n), Since: eventSince(safety.EventSensorOffline, n), Active: true})
 	}
-	return append(out, a.d.alarms.list()...)
+	return append(append(out, a.controlAlarms(now)...), a.d.alarms.list()...)
 }
 
-// SetLimit implements emsapi.Controller. The API's units and "unset" (nil)
-// map onto control's, where 0 means "no limit": a requested 0 A or 0 W
-// (stop every car) goes to control as 1 mA or 1 W, which lets no car run.
-func (a *emsAdapter) SetLimit(_ context.Context, req emsapi.LimitRequest, now time.Time) (emsapi.Limit, error) {
-	lim := control.EMSLimit{RequestID: req.RequestID, TTL: req.TTL}
-	if req.MaxCurrentMA != nil {
-		for ph, ma := range req.MaxCurrentMA {
-			lim.MaxCurrentMA[ph] = max(ma, 1)
+// controlAlarms are what the control loop finds wrong in the field: a
+// grid meter reading a negative current, chargers that do not hold their
+// failsafe or draw more than they offer.
+func (a *emsAdapter) controlAlarms(now time.Time) []emsapi.Alarm {
+	st := a.d.control.Status()
+	var out []emsapi.Alarm
+	if g := st.Grid; g != nil && g.Reversed {
+		out = append(out, emsapi.Alarm{ID: "grid-meter-reversed", Kind: "grid-meter-reversed", Since: now, Active: true,
+			Message: fmt.Sprintf("grid meter %q reads a negative current (%v mA): current transformer reversed? the site runs on its safe budget", g.Meter, g.CurrentMA)})
+	}
+	for _, p := range st.Points {
+		switch {
+		case p.Failsafe == control.FailsafeFailed:
+			out = append(out, emsapi.Alarm{ID: "failsafe/" + p.ID, Kind: "failsafe", Since: now, Active: true,
+				Message: fmt.Sprintf("charger %q does not hold its fallback current and watchdog: a silent edge would leave it at its last setpoint", p.ID)})
+		case p.Reason == "draws more than offered: paused":
+			out = append(out, emsapi.Alarm{ID: "overdraw/" + p.ID, Kind: "overdraw", Since: now, Active: true,
+				Message: fmt.Sprintf("charge point %q draws more than its charger offers (setpoint ignored or contactor welded): paused, counted at its metered current", p.ID)})
 		}
 	}
-	if req.MaxPowerW != nil {
-		lim.MaxPowerW = max(*req.MaxPowerW, 1)
+	return out
+}
+
+// SetLimit implements emsapi.Controller. A limit caps the grid connection
+// (chargers plus the other load the grid meter measures; docs/ems.md); 0 A
+// or 0 W is a limit that stops every car and reads 0.
+func (a *emsAdapter) SetLimit(_ context.Context, req emsapi.LimitRequest, now time.Time) (emsapi.Limit, error) {
+	lim := control.EMSLimit{RequestID: req.RequestID, TTL: req.TTL, Scope: control.ScopeConnection}
+	if req.Scope == emsapi.ScopeEV {
+		lim.Scope = control.ScopeEV
 	}
-	if req.TTL <= 0 {
+	if req.MaxCurrentMA != nil {
+		ma := *req.MaxCurrentMA
+		lim.MaxCurrentMA = &ma
+	}
+	if req.MaxPowerW != nil {
+		w := *req.MaxPowerW
+		lim.MaxPowerW = &w
+	}
+	if req.Withdraw {
+		lim.TTL = 0 // control: TTL ≤ 0 withdraws the limit in force
+	} else if req.TTL <= 0 {
 		return emsapi.Limit{}, fmt.Errorf("%w: ttl %s must be > 0", emsapi.ErrInvalid, req.TTL)
 	}
 	eff := a.d.control.SetEMSLimit(lim, now)
@@ -248,9 +277,17 @@ func (a *emsAdapter) ResetAlarm(_ context.Context, who, why string, now time.Tim
 }
 
 // RedactedConfig implements emsapi.ConfigView: the site file as loaded,
-// without secrets (uplink password, key path stays: it is no secret).
+// without secrets (the uplink's and the EMS broker's passwords, the InfluxDB
+// token; paths of keys and token files stay: they are no secret).
 func (a *emsAdapter) RedactedConfig() any {
 	c := *a.d.site
+	if c.EMS.MQTT != nil {
+		m := *c.EMS.MQTT
+		if m.Password != "" {
+			m.Password = "<redacted>"
+		}
+		c.EMS.MQTT = &m
+	}
 	if c.Uplink != nil {
 		u := *c.Uplink
 		if u.Password != "" {

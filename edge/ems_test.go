@@ -79,11 +79,13 @@ func nextReply(t *testing.T, ch <-chan []byte, within time.Duration) emsapi.Limi
 	return emsapi.LimitReply{}
 }
 
-// setpointSum adds up the simulator's charger setpoints (A).
+// setpointSum adds up what the simulator's chargers offer (A): holding 528
+// while enabled. (A paused Phoenix controller is disabled and keeps its 528
+// value: the EV-ETH map has no 0 A setting.)
 func setpointSum(st sim.State) int {
 	n := 0
 	for _, p := range st.Points {
-		n += p.SetpointA
+		n += p.OfferedA
 	}
 	return n
 }

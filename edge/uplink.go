@@ -20,40 +20,49 @@ import (
 	"github.com/parkgrid/parkgrid/edge/poll"
 	"github.com/parkgrid/parkgrid/edge/reading"
 	"github.com/parkgrid/parkgrid/edge/safety"
+	"github.com/parkgrid/parkgrid/edge/session"
 	"github.com/parkgrid/parkgrid/edge/sign"
 	"github.com/parkgrid/parkgrid/edge/site"
 	"github.com/parkgrid/parkgrid/edge/uplink"
 )
 
-// This file wires the edge's uplink to central: meter samples, events and
-// OCMF snapshots go into signed batches (uplink.Batcher), the batches into
-// the durable outbox, and the outbox over MQTT to central (uplink.Uplink).
+// This file wires the edge's uplink to central: meter samples and events
+// go into signed batches (uplink.Batcher, cut every second), OCMF snapshots
+// and session events straight into the outbox (edge/session, fsynced before
+// the session moves on), and the outbox over MQTT to central
+// (uplink.Uplink), whose acks must carry central's signature.
 //
 // Nothing here may stop the control loop: when the uplink cannot start
-// (no key, a corrupt outbox) or the outbox refuses batches (full, disk
-// full), the daemon logs it, raises the "uplink" alarm and keeps charging.
+// (no key, an outbox that cannot be opened) or the outbox refuses records
+// (full, disk full), the daemon logs it, raises an alarm and keeps
+// charging; the outbox recovers by itself once space returns.
 
-// Event kinds the edge sends to central besides poll's and safety's
-// (which keep their own names, safety's prefixed "safety-"). Append only.
+// Event kinds the edge sends to central besides poll's, safety's (prefixed
+// "safety-") and edge/session's. Append only.
 const (
 	eventMeterKey        = "meter-key"         // attrs device, point, pubkey (hex DER SubjectPublicKeyInfo)
 	eventEMSLimitSet     = "ems-limit-set"     // attrs request, max_current_ma, max_power_w, expires
 	eventEMSLimitExpired = "ems-limit-expired" // attrs request
-	eventSnapshotFailed  = "snapshot-failed"   // attrs kind, session
-	eventOutboxAlarm     = "outbox-alarm"      // attrs pending_bytes, alarm_bytes, on
-	eventOutboxError     = "outbox-error"      // a batch was refused (full, disk full); msg
+	// "snapshot-failed" (attrs kind, session) is retired: edge/session
+	// retries a snapshot until it is stored. Do not reuse the name.
+	eventOutboxAlarm = "outbox-alarm"  // attrs pending_bytes, alarm_bytes, on
+	eventOutboxError = "outbox-error"  // a record was refused (full, disk full); msg, attrs refused
+	eventOutboxGap   = "outbox-gap"    // attrs from, to, reason: seqs declared lost (the gap record says it too)
+	eventNoAck       = "uplink-no-ack" // attrs since, pending_records: no ack for no_ack_alarm
 )
 
 // Alarm ids the uplink raises (emsapi.Alarm.ID).
 const (
-	alarmUplink = "uplink"        // not started: no key, corrupt outbox …
-	alarmOutbox = "uplink/outbox" // batches refused, or the outbox above 80 %
+	alarmUplink = "uplink"        // not started: no key, unusable outbox …
+	alarmOutbox = "uplink/outbox" // records refused, or the outbox above 80 %
+	alarmNoAck  = "uplink/no-ack" // records waiting without an ack for no_ack_alarm
+	alarmHoles  = "uplink/holes"  // records the outbox cannot deliver (declared lost)
 )
 
 // uplinkOverrides replace parts of the site file's uplink section; in-process
 // callers (demo, tests) use them instead of editing YAML.
 type uplinkOverrides struct {
-	broker, key, outbox string
+	broker, key, outbox, centralKey string
 }
 
 // apply returns the uplink config in force: the site's, with overrides.
@@ -74,6 +83,10 @@ func (o uplinkOverrides) apply(u *config.Uplink) *config.Uplink {
 	}
 	if o.outbox != "" {
 		c.Outbox = o.outbox
+		c.SessionState = "" // beside the outbox
+	}
+	if o.centralKey != "" {
+		c.CentralKey = o.centralKey
 	}
 	c = c.WithDefaults()
 	return &c
@@ -82,7 +95,10 @@ func (o uplinkOverrides) apply(u *config.Uplink) *config.Uplink {
 // snapshotMeter is a charge point's Eichrecht meter.
 type snapshotMeter struct {
 	point, device string
-	m             drivers.SnapshotMeter
+	m             interface {
+		session.Meter
+		PublicKey(ctx context.Context) ([]byte, error)
+	}
 }
 
 // edgeUplink is the uplink side of one edge daemon.
@@ -94,24 +110,22 @@ type edgeUplink struct {
 	meters []snapshotMeter // in charge-point order
 
 	// Set by open; nil when the uplink did not start.
-	box     *outbox.Outbox
-	batcher *uplink.Batcher
-	up      *uplink.Uplink
+	box      *outbox.Outbox
+	signer   uplink.Signer
+	batcher  *uplink.Batcher
+	up       *uplink.Uplink
+	sessions *session.Manager
 
-	kick  chan struct{}    // a control step happened (cap 1)
-	snaps chan snapshotJob // to the snapshot worker
+	kick chan struct{} // a control step happened (cap 1)
 
-	appendErrors atomic.Uint64 // batches the outbox refused
-	snapFailures atomic.Uint64
-	outboxFailed atomic.Bool // the last append failed
-}
+	appendErrors atomic.Uint64 // records the outbox refused
+	outboxFailed atomic.Bool   // the last append failed
 
-// snapshotJob asks a point's meter for a signed snapshot.
-type snapshotJob struct {
-	meter   snapshotMeter
-	kind    drivers.SnapshotKind
-	session string
-	at      time.Time
+	mu           sync.Mutex // protects the fields below
+	oldestSeq    uint64     // the seq oldestSent belongs to
+	oldestSent   time.Time  // "sent" of the oldest unacknowledged record
+	waitingSince time.Time  // records pending without an ack since (zero: none pending)
+	noAckRaised  bool
 }
 
 func newEdgeUplink(d *Daemon, cfg config.Uplink, meters []snapshotMeter) *edgeUplink {
@@ -121,48 +135,67 @@ func newEdgeUplink(d *Daemon, cfg config.Uplink, meters []snapshotMeter) *edgeUp
 		log:    d.log.With("component", "uplink"),
 		meters: meters,
 		kick:   make(chan struct{}, 1),
-		snaps:  make(chan snapshotJob, 4*len(meters)+16),
 	}
 }
 
-// open loads the key, opens the outbox and builds the batcher and the
-// uplink. On error nothing is left open; the caller raises the alarm and
-// runs without uplink.
+// centralKey reads central's public key: hex in the config, or a file.
+func centralKey(v string) (ed25519.PublicKey, error) {
+	if v == "" {
+		return nil, errors.New("uplink central_key is not set: acks from central cannot be verified")
+	}
+	if b, err := hex.DecodeString(v); err == nil && len(b) == ed25519.PublicKeySize {
+		return b, nil
+	}
+	k, err := sign.LoadPublic(v)
+	if err != nil {
+		return nil, fmt.Errorf("uplink central_key %s: %w", v, err)
+	}
+	return k, nil
+}
+
+// open loads the keys, opens the outbox (declaring any holes it found),
+// and builds the batcher, the session manager and the uplink. On error
+// nothing is left open; the caller raises the alarm and runs without
+// uplink.
 func (u *edgeUplink) open(ctx context.Context) error {
 	key, err := sign.LoadPrivate(u.cfg.Key)
 	if err != nil {
 		return fmt.Errorf("uplink key %s (create it with `parkgrid keygen --out DIR`): %w", u.cfg.Key, err)
 	}
+	ck, err := centralKey(u.cfg.CentralKey)
+	if err != nil {
+		return err
+	}
 	box, rep, err := outbox.Open(ctx, u.cfg.Outbox, outbox.Options{
-		MaxBytes: u.cfg.OutboxMaxBytes,
-		OnAlarm:  u.onOutboxAlarm,
-		Log:      u.log,
-		Now:      u.d.clk.Now,
+		SegmentBytes: u.cfg.OutboxSegmentBytes,
+		MaxBytes:     u.cfg.OutboxMaxBytes,
+		OnAlarm:      u.onOutboxAlarm,
+		Log:          u.log,
+		Now:          u.d.clk.Now,
 	})
 	if err != nil {
-		var ce *outbox.CorruptError
-		if errors.As(err, &ce) {
-			u.log.Error("outbox corrupt: uplink NOT started; control, safety and the EMS API keep running. "+
-				"Do not delete the outbox: a fresh one restarts seqs at 1 and central drops its batches as replays. "+
-				"Procedure (edge/outbox/doc.go): the damaged segment was copied to quarantine; ask central for its "+
-				"highest stored seq for this gateway, account for the seqs of the damaged segment that central lacks "+
-				"(they are lost), move that segment out of the outbox directory and restart the edge.",
-				"dir", u.cfg.Outbox, "segment", ce.Segment, "offset", ce.Offset, "seq", ce.Seq, "quarantine", ce.Quarantine, "err", err)
+		if errors.Is(err, outbox.ErrCorrupt) {
+			u.log.Error("outbox unusable: uplink NOT started; control, safety and the EMS API keep running. "+
+				"Restore the named file, or move the outbox directory aside: a new outbox is a new epoch, which central stores beside the old one.",
+				"dir", u.cfg.Outbox, "err", err)
 		}
 		return fmt.Errorf("uplink outbox %s: %w", u.cfg.Outbox, err)
 	}
-	u.log.Info("outbox open", "dir", u.cfg.Outbox, "acked", rep.Acked, "head", rep.Head, "segments", rep.Segments, "torn_tails", len(rep.Truncated))
+	u.log.Info("outbox open", "dir", u.cfg.Outbox, "epoch", rep.Epoch, "new", rep.Created, "acked", rep.Acked, "head", rep.Head,
+		"segments", rep.Segments, "torn_tails", len(rep.Truncated), "holes", len(rep.Holes))
+	u.signer = uplink.Signer{Site: u.d.site.ID, Gateway: u.d.site.Gateway, Epoch: box.Epoch(), Key: key, Now: u.d.clk.Now}
+	u.box = box
 	b, err := uplink.NewBatcher(uplink.BatcherConfig{
-		Site: u.d.site.ID, Gateway: u.d.site.Gateway, Key: key,
+		Site: u.d.site.ID, Gateway: u.d.site.Gateway, Epoch: box.Epoch(), Key: key,
 		MaxReadings: u.cfg.BatchMaxReadings, MaxDelay: u.cfg.BatchMaxDelay,
 		Clock: u.d.clk, Log: u.log,
-	}, appenderFunc(u.append(box)))
+	}, appenderFunc(u.append))
 	if err != nil {
 		box.Close()
 		return err
 	}
 	ucfg := uplink.Config{
-		Broker: u.cfg.Broker, Site: u.d.site.ID, Gateway: u.d.site.Gateway,
+		Broker: u.cfg.Broker, Site: u.d.site.ID, Gateway: u.d.site.Gateway, CentralKey: ck,
 		Username: u.cfg.Username, Password: u.cfg.Password,
 		Clock: u.d.clk, Log: u.log,
 	}
@@ -174,10 +207,75 @@ func (u *edgeUplink) open(ctx context.Context) error {
 		box.Close()
 		return err
 	}
-	u.box, u.batcher, u.up = box, b, up
+	var points []session.Point
+	for _, m := range u.meters {
+		points = append(points, session.Point{ID: m.point, Device: m.device, Meter: m.m})
+	}
+	sm, err := session.New(session.Config{StateFile: u.cfg.SessionState, Points: points, Journal: journal{u}, Clock: u.d.clk, Log: u.log})
+	if err != nil {
+		box.Close()
+		return err
+	}
+	u.batcher, u.up, u.sessions = b, up, sm
+	u.declareGaps(ctx)
 	u.log.Info("uplink ready", "broker", u.cfg.Broker, "outbox", u.cfg.Outbox, "gateway", u.d.site.Gateway,
-		"pubkey", sign.PublicHex(key.Public().(ed25519.PublicKey)))
+		"pubkey", sign.PublicHex(key.Public().(ed25519.PublicKey)), "central_key", sign.PublicHex(ck), "sessions", u.cfg.SessionState)
 	return nil
+}
+
+// journal is the session manager's view of the outbox.
+type journal struct{ u *edgeUplink }
+
+func (j journal) Store(ctx context.Context, rs []reading.Reading, es []reading.Event) (uint64, error) {
+	return j.u.signer.Store(ctx, appenderFunc(j.u.append), rs, es)
+}
+
+func (j journal) Hold() func() { return j.u.box.Hold() }
+
+func (j journal) Epoch() string { return j.u.box.Epoch() }
+
+func (j journal) StoredSnapshots(after uint64) (map[string]bool, error) {
+	pub := j.u.signer.Key.Public().(ed25519.PublicKey)
+	out := map[string]bool{}
+	for rec, err := range j.u.box.Stored(after+1, 64) {
+		if err != nil {
+			return nil, err
+		}
+		b, _, err := reading.Open(rec.Data, func(string) (ed25519.PublicKey, error) { return pub, nil })
+		if err != nil {
+			continue // not ours to judge here; central will
+		}
+		for _, r := range b.Readings {
+			if r.OCMF != "" {
+				out[r.OCMF] = true
+			}
+		}
+	}
+	return out, nil
+}
+
+// declareGaps replaces the outbox's undeclared holes by signed gap records.
+func (u *edgeUplink) declareGaps(ctx context.Context) {
+	holes := u.box.Holes()
+	if len(holes) == 0 {
+		return
+	}
+	n, err := u.box.DeclareGaps(ctx, u.signer.Gap)
+	if err != nil {
+		u.log.Error("outbox gaps not declared yet; retrying", "err", err)
+	}
+	var lost uint64
+	for _, h := range holes {
+		lost += h.To - h.From + 1
+		if !h.Declared {
+			u.batcher.AddEvent(reading.Event{Time: u.d.clk.Now().UTC(), Kind: eventOutboxGap, Message: h.Why,
+				Attrs: map[string]string{"from": strconv.FormatUint(h.From, 10), "to": strconv.FormatUint(h.To, 10), "reason": h.Reason, "segment": h.Segment}})
+		}
+	}
+	if n > 0 || len(holes) > 0 {
+		u.d.alarms.set(emsapi.Alarm{ID: alarmHoles, Kind: "outbox", Since: u.d.clk.Now(),
+			Message: fmt.Sprintf("the outbox could not deliver %d record(s) (damaged or missing on disk); they are declared lost to central, intact records are delivered, copies are in %s/quarantine", lost, u.cfg.Outbox)})
+	}
 }
 
 // appenderFunc adapts a function to uplink.Appender.
@@ -189,28 +287,27 @@ func (f appenderFunc) Append(ctx context.Context, payload func(seq uint64) ([]by
 
 // append is box.Append with the failure reported once per episode: an
 // error log, the outbox alarm and an event (which reaches central with the
-// first batch the outbox takes again). The batcher keeps the readings and
-// retries.
-func (u *edgeUplink) append(box *outbox.Outbox) appenderFunc {
-	return func(ctx context.Context, payload func(seq uint64) ([]byte, error)) (uint64, error) {
-		seq, err := box.Append(ctx, payload)
-		if err != nil {
-			u.appendErrors.Add(1)
-			if !u.outboxFailed.Swap(true) {
-				u.log.Error("outbox refused a batch; readings are kept in memory and retried", "err", err)
-				u.d.alarms.set(emsapi.Alarm{ID: alarmOutbox, Kind: "outbox", Message: "the outbox refuses batches: " + err.Error(), Since: u.d.clk.Now()})
-				u.batcher.AddEvent(reading.Event{Time: u.d.clk.Now().UTC(), Kind: eventOutboxError, Message: err.Error()})
-			}
-			return 0, err
+// first batch the outbox takes again). Callers keep what was refused and
+// retry.
+func (u *edgeUplink) append(ctx context.Context, payload func(seq uint64) ([]byte, error)) (uint64, error) {
+	seq, err := u.box.Append(ctx, payload)
+	if err != nil {
+		n := u.appendErrors.Add(1)
+		if !u.outboxFailed.Swap(true) {
+			u.log.Error("outbox refuses records; readings, snapshots and events are kept in memory and retried", "err", err)
+			u.d.alarms.set(emsapi.Alarm{ID: alarmOutbox, Kind: "outbox", Message: "the outbox refuses records: " + err.Error(), Since: u.d.clk.Now()})
+			u.batcher.AddEvent(reading.Event{Time: u.d.clk.Now().UTC(), Kind: eventOutboxError, Message: err.Error(),
+				Attrs: map[string]string{"refused": strconv.FormatUint(n, 10)}})
 		}
-		if u.outboxFailed.Swap(false) {
-			u.log.Info("outbox takes batches again")
-			if !u.box.Stats().Alarm {
-				u.d.alarms.clear(alarmOutbox)
-			}
-		}
-		return seq, nil
+		return 0, err
 	}
+	if u.outboxFailed.Swap(false) {
+		u.log.Info("outbox takes records again", "refused_total", u.appendErrors.Load())
+		if !u.box.Stats().Alarm {
+			u.d.alarms.clear(alarmOutbox)
+		}
+	}
+	return seq, nil
 }
 
 // onOutboxAlarm is the outbox crossing 80 % of its cap, up or down.
@@ -286,19 +383,20 @@ func (u *edgeUplink) onStep() {
 	}
 }
 
-// run runs the batcher, the MQTT uplink, the sampler and the snapshot
-// worker until ctx ends, then flushes what is queued and closes the outbox.
-// Errors are logged, never returned: the uplink does not stop the edge.
+// run runs the batcher, the MQTT uplink, the sessions, the sampler and the
+// meter-key reader until ctx ends, then flushes what is queued and closes
+// the outbox. Errors are logged, never returned: the uplink does not stop
+// the edge.
 func (u *edgeUplink) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := u.up.Run(ctx); err != nil {
-			u.log.Error("uplink stopped; batches stay in the outbox", "err", err)
+			u.log.Error("uplink stopped; records stay in the outbox", "err", err)
 			u.d.alarms.set(emsapi.Alarm{ID: alarmUplink, Kind: "uplink", Message: "uplink to central stopped: " + err.Error(), Since: u.d.clk.Now()})
 		}
 	})
-	// The batcher outlives the sampler and the snapshot worker so that
-	// their last readings are flushed into the outbox.
+	// The batcher outlives the sampler so that its last readings are
+	// flushed into the outbox.
 	bctx, stopBatcher := context.WithCancel(context.WithoutCancel(ctx))
 	var bwg sync.WaitGroup
 	bwg.Go(func() {
@@ -306,7 +404,8 @@ func (u *edgeUplink) run(ctx context.Context) {
 			u.log.Error("batcher: final flush failed; those readings are lost", "err", err)
 		}
 	})
-	wg.Go(func() { u.snapshotWorker(ctx) })
+	wg.Go(func() { _ = u.sessions.Run(ctx) })
+	wg.Go(func() { u.readKeys(ctx) })
 	wg.Go(func() { u.sample(ctx) })
 	wg.Wait()
 	stopBatcher()
@@ -317,8 +416,9 @@ func (u *edgeUplink) run(ctx context.Context) {
 }
 
 // sample puts every meter's latest sample into the batch each
-// ReadingInterval, and on every control step looks for cars arriving and
-// leaving (snapshots) and for the EMS limit expiring.
+// ReadingInterval, and on every control step hands the charge points'
+// states to the sessions, watches for the EMS limit expiring and for acks
+// that do not come, and declares outbox holes found meanwhile.
 func (u *edgeUplink) sample(ctx context.Context) {
 	ticker, tick := u.d.clk.NewTicker(u.cfg.ReadingInterval)
 	defer ticker.Stop()
@@ -337,8 +437,11 @@ func (u *edgeUplink) sample(ctx context.Context) {
 			meters = append(meters, dev.ID)
 		}
 	}
+	controllerOf := map[string]string{}
+	for _, cp := range u.d.site.ChargePoints {
+		controllerOf[cp.ID] = cp.Controller
+	}
 	lastAt := map[string]time.Time{}
-	sessions := newSessionTracker(u.d.site.ChargePoints, u.meters)
 	var emsRequest string // the EMS limit in force at the last step
 	for {
 		select {
@@ -353,13 +456,19 @@ func (u *edgeUplink) sample(ctx context.Context) {
 			}
 		case <-u.kick:
 			now := u.d.clk.Now()
-			for _, job := range sessions.step(u.d, now) {
-				select {
-				case u.snaps <- job:
-				default:
-					u.snapFailures.Add(1)
-					u.log.Error("snapshot queue full; snapshot skipped", "point", job.meter.point, "kind", job.kind.String(), "session", job.session)
-					u.event(reading.Event{Time: now.UTC(), Kind: eventSnapshotFailed, Device: job.meter.device, Point: job.meter.point, Message: "snapshot queue full", Attrs: map[string]string{"kind": job.kind.String(), "session": job.session}})
+			for _, m := range u.meters {
+				if s := u.d.state.Meter(m.device, now); !s.Stale && !s.At.IsZero() {
+					u.sessions.ObserveCounter(m.point, s.Value.ImportWh)
+				}
+				r := u.d.state.Charger(controllerOf[m.point], now)
+				if r.Stale || r.At.IsZero() {
+					continue
+				}
+				switch r.Value.State {
+				case drivers.StateA:
+					u.sessions.Observe(m.point, false, r.At)
+				case drivers.StateB, drivers.StateC, drivers.StateD:
+					u.sessions.Observe(m.point, true, r.At)
 				}
 			}
 			req := ""
@@ -370,8 +479,72 @@ func (u *edgeUplink) sample(ctx context.Context) {
 				u.event(reading.Event{Time: now.UTC(), Kind: eventEMSLimitExpired, Attrs: map[string]string{"request": emsRequest}})
 			}
 			emsRequest = req
+			u.watchAcks(now)
+			if u.box.Stats().Undeclared > 0 {
+				u.declareGaps(ctx)
+			}
 		}
 	}
+}
+
+// watchAcks raises the no-ack alarm when records have waited NoAckAlarm
+// without an ack from central, and clears it when acks come again.
+func (u *edgeUplink) watchAcks(now time.Time) {
+	st := u.box.Stats()
+	last := u.up.Status().LastAck
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch {
+	case st.PendingRecords == 0 && st.Holes == 0:
+		u.waitingSince = time.Time{}
+	case u.waitingSince.IsZero():
+		u.waitingSince = now
+	}
+	if !u.waitingSince.IsZero() && last.After(u.waitingSince) {
+		u.waitingSince = last
+	}
+	waiting := !u.waitingSince.IsZero() && now.Sub(u.waitingSince) >= u.cfg.NoAckAlarm
+	switch {
+	case waiting && !u.noAckRaised:
+		u.noAckRaised = true
+		u.log.Error("no ack from central: records wait in the outbox", "since", u.waitingSince, "pending_records", st.PendingRecords, "connected", u.up.Status().Connected)
+		u.d.alarms.set(emsapi.Alarm{ID: alarmNoAck, Kind: "uplink", Since: u.waitingSince,
+			Message: fmt.Sprintf("central has acknowledged nothing for %s; %d records wait in the outbox (connected to the broker: %v)", now.Sub(u.waitingSince).Round(time.Second), st.PendingRecords, u.up.Status().Connected)})
+		u.batcher.AddEvent(reading.Event{Time: now.UTC(), Kind: eventNoAck,
+			Attrs: map[string]string{"since": u.waitingSince.UTC().Format(time.RFC3339), "pending_records": strconv.FormatUint(st.PendingRecords, 10)}})
+	case !waiting && u.noAckRaised:
+		u.noAckRaised = false
+		u.log.Info("central acknowledges again")
+		u.d.alarms.clear(alarmNoAck)
+	}
+}
+
+// oldestUnacked returns the "sent" time of the oldest record central has
+// not acknowledged (zero when none), reading it once per acked head.
+func (u *edgeUplink) oldestUnacked() time.Time {
+	if !u.started() {
+		return time.Time{}
+	}
+	recs, err := u.box.ReadFrom(0, 1)
+	if err != nil || len(recs) == 0 {
+		return time.Time{}
+	}
+	u.mu.Lock()
+	if u.oldestSeq == recs[0].Seq {
+		t := u.oldestSent
+		u.mu.Unlock()
+		return t
+	}
+	u.mu.Unlock()
+	pub := u.signer.Key.Public().(ed25519.PublicKey)
+	b, _, err := reading.Open(recs[0].Data, func(string) (ed25519.PublicKey, error) { return pub, nil })
+	if err != nil {
+		return time.Time{}
+	}
+	u.mu.Lock()
+	u.oldestSeq, u.oldestSent = recs[0].Seq, b.Sent
+	u.mu.Unlock()
+	return b.Sent
 }
 
 // meterReadings turns one meter's latest sample into readings: every
@@ -405,13 +578,12 @@ func meterReadings(r site.Reading[drivers.MeterSample], device, point string, no
 	}
 }
 
-// snapshotWorker reads each Eichrecht meter's public key (retrying each
-// ReadingInterval until it has them all) and takes the snapshots the
-// sampler asks for, one at a time: they share the buses with the pollers.
-func (u *edgeUplink) snapshotWorker(ctx context.Context) {
+// readKeys reads each Eichrecht meter's public key, retrying each
+// ReadingInterval until it has them all, and sends each as a meter-key
+// event.
+func (u *edgeUplink) readKeys(ctx context.Context) {
 	pending := append([]snapshotMeter(nil), u.meters...)
-	retry := u.cfg.ReadingInterval
-	for {
+	for len(pending) > 0 {
 		var left []snapshotMeter
 		for _, m := range pending {
 			if ctx.Err() != nil {
@@ -422,19 +594,13 @@ func (u *edgeUplink) snapshotWorker(ctx context.Context) {
 			}
 		}
 		pending = left
-		var again <-chan time.Time
-		if len(pending) > 0 {
-			again = u.d.clk.After(retry)
+		if len(pending) == 0 {
+			return
 		}
-		for waiting := true; waiting; {
-			select {
-			case <-ctx.Done():
-				return
-			case job := <-u.snaps:
-				u.snapshot(ctx, job)
-			case <-again:
-				waiting = false
-			}
+		select {
+		case <-ctx.Done():
+			return
+		case <-u.d.clk.After(u.cfg.ReadingInterval):
 		}
 	}
 }
@@ -455,90 +621,4 @@ func (u *edgeUplink) readKey(ctx context.Context, m snapshotMeter) bool {
 	u.event(reading.Event{Time: u.d.clk.Now().UTC(), Kind: eventMeterKey, Device: m.device, Point: m.point,
 		Attrs: map[string]string{"device": m.device, "point": m.point, "pubkey": hex.EncodeToString(der)}})
 	return true
-}
-
-// snapshot takes one signed snapshot and queues it as a reading.
-func (u *edgeUplink) snapshot(ctx context.Context, job snapshotJob) {
-	cctx, cancel := context.WithTimeout(ctx, meterIOTimeout)
-	defer cancel()
-	ocmf, err := job.meter.m.Snapshot(cctx, job.kind, job.session)
-	now := u.d.clk.Now()
-	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		u.snapFailures.Add(1)
-		u.log.Error("OCMF snapshot failed", "point", job.meter.point, "device", job.meter.device, "kind", job.kind.String(), "session", job.session, "err", err)
-		u.event(reading.Event{Time: now.UTC(), Kind: eventSnapshotFailed, Device: job.meter.device, Point: job.meter.point, Message: err.Error(),
-			Attrs: map[string]string{"kind": job.kind.String(), "session": job.session}})
-		return
-	}
-	u.log.Info("OCMF snapshot", "point", job.meter.point, "kind", job.kind.String(), "session", job.session)
-	u.batcher.Add(reading.Reading{Time: now.UTC(), Device: job.meter.device, Point: job.meter.point, Quantity: reading.QSnapshot, OCMF: ocmf, Session: job.session})
-}
-
-// sessionTracker follows each metered charge point's IEC 61851 state and
-// asks for a begin snapshot when a car arrives (A → B/C/D) and an end
-// snapshot when it leaves (back to A). Unknown or stale states change
-// nothing; a car already connected when the edge starts gets no session
-// (its begin was taken, or missed, before).
-type sessionTracker struct {
-	points []trackedPoint
-}
-
-type trackedPoint struct {
-	meter      snapshotMeter
-	controller string
-	seen       bool   // a fresh state was read at least once
-	connected  bool   // the last fresh state was B, C or D
-	session    string // the open session, "" if none
-}
-
-func newSessionTracker(cps []config.ChargePoint, meters []snapshotMeter) *sessionTracker {
-	byPoint := map[string]snapshotMeter{}
-	for _, m := range meters {
-		byPoint[m.point] = m
-	}
-	t := &sessionTracker{}
-	for _, cp := range cps {
-		if m, ok := byPoint[cp.ID]; ok {
-			t.points = append(t.points, trackedPoint{meter: m, controller: cp.Controller})
-		}
-	}
-	return t
-}
-
-// step looks at every point's state at now and returns the snapshots to take.
-func (t *sessionTracker) step(d *Daemon, now time.Time) []snapshotJob {
-	var jobs []snapshotJob
-	for i := range t.points {
-		p := &t.points[i]
-		r := d.state.Charger(p.controller, now)
-		if r.Stale || r.At.IsZero() {
-			continue
-		}
-		var connected bool
-		switch r.Value.State {
-		case drivers.StateA:
-		case drivers.StateB, drivers.StateC, drivers.StateD:
-			connected = true
-		default:
-			continue // E, F: a fault says nothing about the car
-		}
-		first := !p.seen
-		p.seen = true
-		if connected == p.connected {
-			continue
-		}
-		p.connected = connected
-		switch {
-		case connected && !first:
-			p.session = fmt.Sprintf("%s-%d", p.meter.point, r.At.Unix())
-			jobs = append(jobs, snapshotJob{meter: p.meter, kind: drivers.SnapshotBegin, session: p.session, at: r.At})
-		case !connected && p.session != "":
-			jobs = append(jobs, snapshotJob{meter: p.meter, kind: drivers.SnapshotEnd, session: p.session, at: r.At})
-			p.session = ""
-		}
-	}
-	return jobs
 }

@@ -1,9 +1,10 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 type fakeCentral struct {
 	t   *testing.T
 	pub ed25519.PublicKey
+	key ed25519.PrivateKey // central's: signs the acks
 
 	mu       sync.Mutex // protects the fields below
 	readings []reading.Reading
@@ -39,7 +41,7 @@ type fakeCentral struct {
 
 func newFakeCentral(t *testing.T, brokerURL, site, gateway string, pub ed25519.PublicKey) *fakeCentral {
 	t.Helper()
-	fc := &fakeCentral{t: t, pub: pub, seqs: map[uint64]bool{}, changed: make(chan struct{}, 1)}
+	fc := &fakeCentral{t: t, pub: pub, key: testCentralKey, seqs: map[uint64]bool{}, changed: make(chan struct{}, 1)}
 	c := mqttClient(t, brokerURL, "fake-central-"+site)
 	keys := func(gw string) (ed25519.PublicKey, error) {
 		if gw != gateway {
@@ -59,7 +61,7 @@ func newFakeCentral(t *testing.T, brokerURL, site, gateway string, pub ed25519.P
 		}
 		fc.mu.Unlock()
 		if err == nil {
-			ack, _ := json.Marshal(reading.Ack{Version: reading.CurrentVersion, Gateway: gateway, Seq: b.Seq})
+			ack, _ := reading.SealAck(reading.Ack{Gateway: gateway, Epoch: b.Epoch, Seq: b.Seq}, fc.key)
 			c.Publish(reading.AckTopic(site), 1, false, ack) // the handler must not wait on it
 		}
 		select {
@@ -72,6 +74,13 @@ func newFakeCentral(t *testing.T, brokerURL, site, gateway string, pub ed25519.P
 	}
 	return fc
 }
+
+// testCentralKey is the fake central's ack key; testCentralPub is what the
+// edge enrols (Options.UplinkCentralKey).
+var (
+	testCentralKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0xce}, ed25519.SeedSize))
+	testCentralPub = hex.EncodeToString(testCentralKey.Public().(ed25519.PublicKey))
+)
 
 // until waits until cond holds on what arrived.
 func (fc *fakeCentral) until(what string, within time.Duration, cond func(rs []reading.Reading, es []reading.Event) bool) {
@@ -145,6 +154,7 @@ func TestEdgeUplinkToCentral(t *testing.T) {
 		o.UplinkBroker = b.URL()
 		o.UplinkKey = filepath.Join(dir, "keys", sign.PrivateFile)
 		o.UplinkOutbox = filepath.Join(dir, "outbox")
+		o.UplinkCentralKey = testCentralPub
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -242,7 +252,7 @@ func TestEdgeUplinkRefusesToStartButKeepsCharging(t *testing.T) {
 		{"no key", func(t *testing.T, dir string) (string, string) {
 			return filepath.Join(dir, "missing.key"), filepath.Join(dir, "outbox")
 		}, "uplink key"},
-		{"corrupt outbox", func(t *testing.T, dir string) (string, string) {
+		{"unusable outbox", func(t *testing.T, dir string) (string, string) {
 			if _, err := sign.Generate(dir, false, nil); err != nil {
 				t.Fatal(err)
 			}
@@ -250,11 +260,9 @@ func TestEdgeUplinkRefusesToStartButKeepsCharging(t *testing.T) {
 			if err := os.MkdirAll(box, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			// An old segment full of garbage, followed by a newer one: not a torn tail.
-			if err := os.WriteFile(filepath.Join(box, "00000000000000000001.seg"), []byte(strings.Repeat("\xff\x01garbage", 64)), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(box, "00000000000000000100.seg"), nil, 0o600); err != nil {
+			// A damaged epoch file: the records name their epoch, so the
+			// outbox cannot be used as it is.
+			if err := os.WriteFile(filepath.Join(box, "EPOCH"), []byte("garbage"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			return filepath.Join(dir, sign.PrivateFile), box
@@ -265,7 +273,7 @@ func TestEdgeUplinkRefusesToStartButKeepsCharging(t *testing.T) {
 			s := simSmall(t)
 			plugCars(t, s)
 			r := startEdgeWith(t, s, func(c *config.Site) { c.Control.RaiseEvery = 0 }, func(o *Options) {
-				o.UplinkBroker, o.UplinkKey, o.UplinkOutbox = "tcp://127.0.0.1:1", key, box
+				o.UplinkBroker, o.UplinkKey, o.UplinkOutbox, o.UplinkCentralKey = "tcp://127.0.0.1:1", key, box, testCentralPub
 			})
 			r.untilStep("cars charging", 15*time.Second, charging(cars...))
 			if r.d.UplinkRunning() {

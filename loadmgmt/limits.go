@@ -107,7 +107,8 @@ func Para14aFloorW(n int) int64 {
 
 // EffectiveLimits composes the site's live limit inputs at now into one
 // effective limit per node (in the order of site.Nodes): the least of the
-// static fuse, the meter headroom (or the safe budget if the meter is stale),
+// static fuse, the meter headroom less Site.MeterMarginMA (or the safe
+// budget if the meter is stale),
 // a live EMS limit, thermal derating and §14a. Inputs naming unknown nodes
 // are ignored.
 func EffectiveLimits(now time.Time, site Site) []NodeLimit {
@@ -172,7 +173,7 @@ func EffectiveLimits(now time.Time, site Site) []NodeLimit {
 		}
 		fresh[i] = true
 		for ph := range 3 {
-			lower(i, ph, site.Nodes[i].FuseMA[ph]-m.OtherLoadMA[ph], LimitMeter)
+			lower(i, ph, site.Nodes[i].FuseMA[ph]-m.OtherLoadMA[ph]-site.MeterMarginMA, LimitMeter)
 		}
 	}
 	for i, n := range site.Nodes {

@@ -18,7 +18,9 @@ type siteOpts struct {
 	minFuseA   int  // least fuse below the grid connection
 	gridMinA   int  // least grid connection fuse per point and phase
 	unbalance  bool // allow unbalance limits (grid connection, sometimes a distribution)
-	totalLimit bool // allow an EMS power limit at the grid connection
+	nested     bool // circuits may hang below circuits and have unbalance limits of their own
+	minUnbA    int  // least unbalance limit drawn, A; 0 means 1
+	totalLimit bool // allow an EMS power limit at the grid connection (whole amperes)
 	maxCarA    int
 }
 
@@ -38,19 +40,20 @@ func genSite(o siteOpts) *rapid.Generator[loadmgmt.Site] {
 			return out
 		}
 		nPoints := rapid.IntRange(max(1, o.minPoints), o.maxPoints).Draw(t, "points")
-		s := loadmgmt.Site{Nodes: []loadmgmt.Node{{ID: "grid", FuseMA: fuse("grid", max(6, o.minFuseA, o.gridMinA*nPoints), 40*nPoints)}}}
+		s := loadmgmt.Site{Nodes: []loadmgmt.Node{{ID: "grid", FuseMA: fuse("grid", max(6, o.minFuseA, o.gridMinA*nPoints), max(6, o.minFuseA, o.gridMinA*nPoints, 40*nPoints))}}}
 		if o.unbalance && rapid.Bool().Draw(t, "grid-unbalanced") {
-			s.Nodes[0].UnbalanceMA = int64(rapid.IntRange(1, 40).Draw(t, "grid-unbalance")) * 1000
+			s.Nodes[0].UnbalanceMA = int64(rapid.IntRange(max(1, o.minUnbA), 40).Draw(t, "grid-unbalance")) * 1000
 		}
 		if o.totalLimit && rapid.IntRange(0, 3).Draw(t, "ems") == 0 {
-			s.Limits.EMS = []loadmgmt.EMSLimit{{MaxPowerW: int64(rapid.IntRange(1000, 230*40*o.maxPoints).Draw(t, "ems-w")), Expires: t0.Add(time.Second)}}
+			// A multiple of 230 W: the bound is whole amperes.
+			s.Limits.EMS = []loadmgmt.EMSLimit{{MaxPowerW: 230 * int64(rapid.IntRange(5, 40*o.maxPoints).Draw(t, "ems-a")), Expires: t0.Add(time.Second)}}
 		}
 		parents := []string{"grid"}
 		for d := range rapid.IntRange(0, 3).Draw(t, "dists") {
 			id := fmt.Sprintf("dist-%d", d+1)
 			n := loadmgmt.Node{ID: id, Parent: "grid", FuseMA: fuse(id, max(o.minFuseA, o.gridMinA*nPoints/2), max(o.minFuseA, o.gridMinA*nPoints/2, 30*nPoints))}
 			if o.unbalance && rapid.IntRange(0, 3).Draw(t, id+"-unbalanced") == 0 {
-				n.UnbalanceMA = int64(rapid.IntRange(1, 40).Draw(t, id+"-unbalance")) * 1000
+				n.UnbalanceMA = int64(rapid.IntRange(max(1, o.minUnbA), 40).Draw(t, id+"-unbalance")) * 1000
 			}
 			s.Nodes = append(s.Nodes, n)
 			parents = append(parents, id)
@@ -58,8 +61,16 @@ func genSite(o siteOpts) *rapid.Generator[loadmgmt.Site] {
 		var circuits []string
 		for c := range rapid.IntRange(max(1, nPoints/8), max(4*len(parents), nPoints/4)).Draw(t, "circuits") {
 			id := fmt.Sprintf("circuit-%d", c+1)
-			parent := rapid.SampledFrom(parents).Draw(t, id+"-parent")
-			s.Nodes = append(s.Nodes, loadmgmt.Node{ID: id, Parent: parent, FuseMA: fuse(id, o.minFuseA, 100)})
+			above := parents
+			if o.nested && len(circuits) > 0 && rapid.IntRange(0, 3).Draw(t, id+"-nested") == 0 {
+				above = circuits
+			}
+			parent := rapid.SampledFrom(above).Draw(t, id+"-parent")
+			n := loadmgmt.Node{ID: id, Parent: parent, FuseMA: fuse(id, o.minFuseA, 100)}
+			if o.nested && o.unbalance && rapid.IntRange(0, 5).Draw(t, id+"-unbalanced") == 0 {
+				n.UnbalanceMA = int64(rapid.IntRange(max(1, o.minUnbA), max(20, o.minUnbA)).Draw(t, id+"-unbalance")) * 1000
+			}
+			s.Nodes = append(s.Nodes, n)
 			circuits = append(circuits, id)
 		}
 		// Points may also hang directly below a distribution or the grid.

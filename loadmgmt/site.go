@@ -87,8 +87,10 @@ type Node struct {
 	FuseMA [3]int64 // static per-phase limit, grid phases L1..L3
 
 	// UnbalanceMA bounds the difference between the most and the least
-	// loaded phase of this node; 0 means no limit. VDE-AR-N 4100 allows
-	// 20 A at many grid connections.
+	// loaded phase of this node: NoUnbalanceLimit (0) for none, otherwise
+	// at least 1 A (Validate rejects less: whole-ampere currents of
+	// single-phase cars cannot keep it). VDE-AR-N 4100 allows 20 A at many
+	// grid connections.
 	UnbalanceMA int64
 
 	// Metered nodes have a meter whose reading (Limits.Meters) must be fresh;
@@ -132,11 +134,24 @@ type Site struct {
 	Rotation RotationRules // scarcity rotation
 	// MeterStaleAfter is how old a meter reading may be; 0 means 3 s.
 	MeterStaleAfter time.Duration
+	// MeterMarginMA is kept free below a metered node's headroom on every
+	// phase (limit = fuse − other load − margin): the other load is the
+	// grid meter's reading minus the chargers' own, read at different
+	// moments, so it lags what is drawn by up to one reading's change. 0
+	// means none; about 1 A covers a 1 s cycle of a busy site.
+	MeterMarginMA int64
 	// Para14aDevices is the number of steerable consumers (§14a EnWG)
 	// behind the grid connection, for the floor of a DSO reduction; 0 means
 	// the number of charge points.
 	Para14aDevices int
 }
+
+// NoUnbalanceLimit is Node.UnbalanceMA for a node without an unbalance
+// limit.
+const NoUnbalanceLimit int64 = 0
+
+// MinUnbalanceMA is the least unbalance limit a node may have.
+const MinUnbalanceMA = 1000
 
 // MinCurrentMA is the IEC 61851 minimum charging current.
 const MinCurrentMA = 6000
@@ -180,7 +195,8 @@ type topology struct {
 	pointIndex map[string]int
 	parent     []int   // -1 for the root
 	root       int     // index of the grid connection
-	pointPath  [][]int // per point: node indices from its node up to the root
+	pointNode  []int   // per point: the node it hangs below
+	nodePath   [][]int // per node: node indices from it up to the root
 }
 
 func buildTopology(s Site) (*topology, error) {
@@ -190,14 +206,16 @@ func buildTopology(s Site) (*topology, error) {
 		parent:     make([]int, len(s.Nodes)),
 		root:       -1,
 	}
+	if len(s.Points) >= 1<<pointBits {
+		return nil, fmt.Errorf("%w: %d charge points, at most %d", ErrInvalidSite, len(s.Points), 1<<pointBits-1)
+	}
 	for i, n := range s.Nodes {
 		if n.ID == "" {
 			return nil, fmt.Errorf("%w: node #%d has no id", ErrInvalidSite, i)
 		}
-		if _, dup := t.nodeIndex[n.ID]; dup {
+		if t.nodeIndex[n.ID] = i; len(t.nodeIndex) != i+1 {
 			return nil, fmt.Errorf("%w: node %q defined twice", ErrInvalidSite, n.ID)
 		}
-		t.nodeIndex[n.ID] = i
 		for ph, f := range n.FuseMA {
 			if f < 0 || f > maxLimitMA {
 				return nil, fmt.Errorf("%w: node %q: fuse L%d is %d mA, not in 0..%d mA", ErrInvalidSite, n.ID, ph+1, f, int64(maxLimitMA))
@@ -205,6 +223,9 @@ func buildTopology(s Site) (*topology, error) {
 		}
 		if n.UnbalanceMA < 0 {
 			return nil, fmt.Errorf("%w: node %q: unbalance limit %d mA must be >= 0", ErrInvalidSite, n.ID, n.UnbalanceMA)
+		}
+		if n.UnbalanceMA != NoUnbalanceLimit && n.UnbalanceMA < MinUnbalanceMA {
+			return nil, fmt.Errorf("%w: node %q: unbalance limit %d mA is below 1 A (NoUnbalanceLimit, 0, means none)", ErrInvalidSite, n.ID, n.UnbalanceMA)
 		}
 		if d := n.Derating; d != nil && d.StopDeciC <= d.StartDeciC {
 			return nil, fmt.Errorf("%w: node %q: derating stop %d must be above start %d (0.1 °C)", ErrInvalidSite, n.ID, d.StopDeciC, d.StartDeciC)
@@ -230,6 +251,9 @@ func buildTopology(s Site) (*topology, error) {
 	}
 	if len(s.Nodes) == 0 {
 		return nil, fmt.Errorf("%w: no nodes", ErrInvalidSite)
+	}
+	if s.MeterMarginMA < 0 || s.MeterMarginMA > maxLimitMA {
+		return nil, fmt.Errorf("%w: meter margin %d mA not in 0..%d mA", ErrInvalidSite, s.MeterMarginMA, int64(maxLimitMA))
 	}
 	// Cycle check: every node must reach the root within len(Nodes) steps.
 	for i := range s.Nodes {
@@ -261,16 +285,18 @@ func buildTopology(s Site) (*topology, error) {
 		nodePath[i] = p
 		return p
 	}
-	fallback := make([][3]int64, len(s.Nodes))
-	t.pointPath = make([][]int, len(s.Points))
+	for i := range s.Nodes {
+		pathOf(i)
+	}
+	own := make([][3]int64, len(s.Nodes)) // fallback current of each node's own points
+	t.pointNode = make([]int, len(s.Points))
 	for i, p := range s.Points {
 		if p.ID == "" {
 			return nil, fmt.Errorf("%w: point #%d has no id", ErrInvalidSite, i)
 		}
-		if _, dup := t.pointIndex[p.ID]; dup {
+		if t.pointIndex[p.ID] = i; len(t.pointIndex) != i+1 {
 			return nil, fmt.Errorf("%w: point %q defined twice", ErrInvalidSite, p.ID)
 		}
-		t.pointIndex[p.ID] = i
 		n, ok := t.nodeIndex[p.Node]
 		if !ok {
 			return nil, fmt.Errorf("%w: point %q: unknown node %q", ErrInvalidSite, p.ID, p.Node)
@@ -290,10 +316,22 @@ func buildTopology(s Site) (*topology, error) {
 		if p.FallbackCurrentMA < 0 || p.FallbackCurrentMA > p.MaxCurrentMA {
 			return nil, fmt.Errorf("%w: point %q: fallback current %d mA not in 0..%d mA", ErrInvalidSite, p.ID, p.FallbackCurrentMA, p.MaxCurrentMA)
 		}
-		t.pointPath[i] = pathOf(n)
-		for _, a := range t.pointPath[i] {
+		t.pointNode[i] = n
+		if p.FallbackCurrentMA > 0 {
 			for cp := 0; cp < p.phases(); cp++ {
-				fallback[a][p.Rotation.GridPhase(cp)] += p.FallbackCurrentMA
+				own[n][p.Rotation.GridPhase(cp)] += p.FallbackCurrentMA
+			}
+		}
+	}
+	t.nodePath = nodePath
+	fallback := make([][3]int64, len(s.Nodes))
+	for i := range s.Nodes {
+		if own[i] == ([3]int64{}) {
+			continue
+		}
+		for _, a := range nodePath[i] {
+			for ph := range 3 {
+				fallback[a][ph] += own[i][ph]
 			}
 		}
 	}
@@ -318,3 +356,6 @@ func roundDownToStep(ma int64) int64 {
 	}
 	return ma / StepMA * StepMA
 }
+
+// path is point pi's node indices from its node up to the root.
+func (t *topology) path(pi int) []int { return t.nodePath[t.pointNode[pi]] }

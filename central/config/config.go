@@ -6,20 +6,36 @@
 //	  path: /var/lib/parkgrid/central.db   # sqlite (relative: to the working directory)
 //	  dsn: postgres://…          # postgres; ${VAR} is expanded
 //	mqtt:
-//	  broker: ""                 # tcp://host:1883 of the (clustered) broker; empty: embedded broker
-//	  listen: 127.0.0.1:1884     # the embedded broker's address (loopback only)
+//	  broker: ""                 # tcp://host:1883 or ssl://host:8883 of the (clustered) broker; empty: embedded broker
 //	  client_id: central-1       # stable per replica
 //	  share_group: central       # MQTT shared subscription of this central's replicas
-//	  username: ""
-//	  password: ""               # ${VAR} is expanded
+//	  username: ""               # central's login at the external broker
+//	  password: ""               # ${VAR} is expanded; or:
+//	  password_file: ""          # first line is the password (relative to this file)
+//	  tls: {ca: …, cert: …, key: …, server_name: …}   # TLS to the external broker (relative to this file)
+//	  # The embedded broker (broker empty) authenticates everyone: central
+//	  # itself, gateways (password derived from their key, or a client
+//	  # certificate with CN = gateway id) and the users below; see
+//	  # central/broker for the ACL.
+//	  listen: 127.0.0.1:1884     # loopback only, unless listen_tls is set
+//	  listen_tls: {cert: …, key: …, client_ca: …}   # client_ca: gateways may log in with a certificate
+//	  users:                     # further logins of the embedded broker, e.g. a site's EMS
+//	    - name: ems-site-a
+//	      password_hash: $7$…    # mosquitto_passwd format (Mosquitto 2)
+//	      publish: [parkgrid/v1/site-a/ems/limit/set]
+//	      subscribe: [parkgrid/v1/site-a/ems/#]
+//	  limits: {max_packet_bytes: 0, max_clients: 0, max_inflight: 0, session_expiry: 1h}   # 0: central/broker's defaults
 //	ingest:
 //	  max_group: 256             # batches per transaction
 //	  linger: 5ms                # how long a group waits to fill
 //	  workers: 0                 # verifiers; 0: one per CPU
-//	gateways:                    # enrolled edge gateways
+//	  queue_mib: 256             # messages received but not yet committed, in MiB
+//	  rejections: {keep: 720h, max_mib: 1024}   # the rejection log's retention
+//	gateways:                    # enrolled edge gateways; a gateway removed from this list is revoked at start
 //	  - id: gw-1
 //	    site: site-a
-//	    pubkey: <64 hex digits, Ed25519>
+//	    pubkey: <64 hex digits, Ed25519>   # a new key here is a rotation: the old one stays in the key history
+//	    revoked_keys: [<64 hex digits>]    # old keys that must never verify again (compromised)
 //	    meters:                  # meter keys that come with the gateway's enrolment
 //	      - device: meter-1
 //	        pubkey: <hex DER SubjectPublicKeyInfo, as the meter publishes it>
@@ -33,7 +49,10 @@
 //	  bucket: parkgrid/autogen   # InfluxDB 1.8: database/retention-policy
 //	  token: ""                  # 1.8: user:password; ${VAR} is expanded
 //	http:
-//	  listen: 127.0.0.1:8081     # /metrics and /api/v1/ingest/stats
+//	  listen: 127.0.0.1:8081     # /metrics, /api/v1/ingest/stats, /api/v1/ingest/gateways
+//	central_key: central-key/gateway.key   # central's own Ed25519 private key (`parkgrid keygen --out central-key`;
+//	                           # relative to this file; this is the default): it signs acks and commands, and the
+//	                           # edges enrol its public key (uplink.central_key); central does not start without it
 package config
 
 import (
@@ -45,6 +64,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -60,6 +80,9 @@ type Config struct {
 	Meters   []Meter   `yaml:"meters"`
 	Influx   *Influx   `yaml:"influx"`
 	HTTP     HTTP      `yaml:"http"`
+	// CentralKey is the file of central's Ed25519 private key, which signs
+	// every ack and command (edge/reading); default DefaultCentralKey.
+	CentralKey string `yaml:"central_key"`
 }
 
 // Store drivers.
@@ -86,24 +109,90 @@ type MQTT struct {
 	ShareGroup string `yaml:"share_group"`
 	Username   string `yaml:"username"`
 	Password   string `yaml:"password"`
+	// PasswordFile holds the password instead (first line, relative to the
+	// config file, not readable by group or others); Load reads it.
+	PasswordFile string     `yaml:"password_file"`
+	TLS          *ClientTLS `yaml:"tls"` // to the external broker
+
+	// The embedded broker's settings (Broker empty).
+	ListenTLS *ServerTLS   `yaml:"listen_tls"`
+	Users     []MQTTUser   `yaml:"users"`
+	Limits    BrokerLimits `yaml:"limits"`
+}
+
+// ClientTLS are central's TLS files for the external broker (relative to
+// the config file): CA alone verifies the broker; Cert and Key add a client
+// certificate.
+type ClientTLS struct {
+	CA         string `yaml:"ca"`
+	Cert       string `yaml:"cert"`
+	Key        string `yaml:"key"`
+	ServerName string `yaml:"server_name"`
+}
+
+// ServerTLS is the embedded broker's TLS (relative to the config file).
+// With ClientCA, gateways may log in with a certificate whose CN is their
+// id.
+type ServerTLS struct {
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	ClientCA string `yaml:"client_ca"`
+}
+
+// MQTTUser is a further login of the embedded broker.
+type MQTTUser struct {
+	Name         string   `yaml:"name"`
+	PasswordHash string   `yaml:"password_hash"` // $7$ (mosquitto_passwd)
+	Publish      []string `yaml:"publish"`       // topic filters it may publish on
+	Subscribe    []string `yaml:"subscribe"`     // topic filters it may subscribe to
+}
+
+// BrokerLimits bound the embedded broker (0: central/broker's defaults).
+type BrokerLimits struct {
+	MaxPacketBytes uint32        `yaml:"max_packet_bytes"`
+	MaxClients     int64         `yaml:"max_clients"`
+	MaxInflight    uint16        `yaml:"max_inflight"`
+	SessionExpiry  time.Duration `yaml:"session_expiry"`
 }
 
 // Embedded reports whether central runs its own broker.
 func (m MQTT) Embedded() bool { return m.Broker == "" }
 
-// Ingest tunes group commit.
+// Ingest tunes group commit and bounds what ingest holds.
 type Ingest struct {
-	MaxGroup int           `yaml:"max_group"`
-	Linger   time.Duration `yaml:"linger"`
-	Workers  int           `yaml:"workers"`
+	MaxGroup   int           `yaml:"max_group"`
+	Linger     time.Duration `yaml:"linger"`
+	Workers    int           `yaml:"workers"`
+	QueueMiB   int           `yaml:"queue_mib"` // messages received, not yet committed; default 256
+	Rejections Retention     `yaml:"rejections"`
+}
+
+// Retention bounds the rejection log: rows older than Keep and the oldest
+// rows beyond MaxMiB of stored messages are deleted.
+type Retention struct {
+	Keep   time.Duration `yaml:"keep"`    // default 720h (30 days)
+	MaxMiB int           `yaml:"max_mib"` // default 1024
 }
 
 // Gateway is an enrolled edge gateway and the meters enrolled with it.
 type Gateway struct {
-	ID     string         `yaml:"id"`
-	Site   string         `yaml:"site"`
-	PubKey string         `yaml:"pubkey"`
-	Meters []GatewayMeter `yaml:"meters"`
+	ID     string `yaml:"id"`
+	Site   string `yaml:"site"`
+	PubKey string `yaml:"pubkey"`
+	// RevokedKeys are earlier keys of the gateway that must never verify
+	// again, not even for batches signed before the rotation (hex).
+	RevokedKeys []string       `yaml:"revoked_keys"`
+	Meters      []GatewayMeter `yaml:"meters"`
+}
+
+// RevokedPublicKeys decodes RevokedKeys (valid after Load).
+func (g Gateway) RevokedPublicKeys() []ed25519.PublicKey {
+	out := make([]ed25519.PublicKey, 0, len(g.RevokedKeys))
+	for _, k := range g.RevokedKeys {
+		b, _ := hex.DecodeString(k)
+		out = append(out, b)
+	}
+	return out
 }
 
 // PublicKey decodes PubKey (valid after Load).
@@ -144,6 +233,14 @@ const (
 	DefaultHTTPListen     = "127.0.0.1:8081"
 	DefaultClientID       = "parkgrid-central"
 	DefaultShareGroup     = "central"
+	// DefaultCentralKey is central's key file, relative to the config file
+	// (`parkgrid keygen --out central-key` makes it).
+	DefaultCentralKey     = "central-key/gateway.key"
+	DefaultQueueMiB       = 256
+	DefaultRejectionsKeep = 30 * 24 * time.Hour
+	DefaultRejectionsMiB  = 1024
+	// DefaultEmbeddedUsername is central's own login at its embedded broker.
+	DefaultEmbeddedUsername = "parkgrid-central"
 )
 
 // Load reads, expands and checks the file at path.
@@ -180,6 +277,22 @@ func Parse(name string, raw []byte) (*Config, error) {
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = DefaultHTTPListen
 	}
+	if c.Ingest.QueueMiB == 0 {
+		c.Ingest.QueueMiB = DefaultQueueMiB
+	}
+	if c.Ingest.Rejections.Keep == 0 {
+		c.Ingest.Rejections.Keep = DefaultRejectionsKeep
+	}
+	if c.Ingest.Rejections.MaxMiB == 0 {
+		c.Ingest.Rejections.MaxMiB = DefaultRejectionsMiB
+	}
+	c.resolve(filepath.Dir(name))
+	if c.CentralKey == "" {
+		c.CentralKey = DefaultCentralKey
+	}
+	if !filepath.IsAbs(c.CentralKey) {
+		c.CentralKey = filepath.Join(filepath.Dir(name), c.CentralKey)
+	}
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -213,20 +326,26 @@ func (c *Config) validate() error {
 	}
 
 	if c.MQTT.Embedded() {
-		if err := checkLoopback(c.MQTT.Listen); err != nil {
-			bad("mqtt.listen %q: %v", c.MQTT.Listen, err)
+		if c.MQTT.ListenTLS == nil {
+			if err := checkLoopback(c.MQTT.Listen); err != nil {
+				bad("mqtt.listen %q: %v", c.MQTT.Listen, err)
+			}
+		} else if _, _, err := net.SplitHostPort(c.MQTT.Listen); err != nil {
+			bad("mqtt.listen %q: want host:port", c.MQTT.Listen)
 		}
 	} else {
 		u, err := url.Parse(c.MQTT.Broker)
 		if err != nil || u.Host == "" || !oneOf(u.Scheme, "tcp", "mqtt", "ssl", "tls", "ws", "wss") {
-			bad("mqtt.broker %q: want tcp://host:port (or ssl://, ws://), or empty for the embedded broker", c.MQTT.Broker)
+			bad("mqtt.broker %q: want tcp://host:port (or ssl://, ws://), or empty for the embedded broker", redact(c.MQTT.Broker))
 		}
 	}
 	if c.Ingest.MaxGroup < 0 || c.Ingest.Linger < 0 || c.Ingest.Workers < 0 {
 		bad("ingest: max_group %d, linger %s, workers %d: must not be negative", c.Ingest.MaxGroup, c.Ingest.Linger, c.Ingest.Workers)
 	}
+	errs = append(errs, c.validateSecurity()...)
 
 	gws := make(map[string]bool)
+	keys := make(map[string]string)      // gateway pubkey → where
 	meters := make(map[[2]string]string) // (site, device) → where
 	addMeter := func(site, device, key, where string) {
 		if device == "" {
@@ -254,6 +373,18 @@ func (c *Config) validate() error {
 		}
 		if b, err := hex.DecodeString(g.PubKey); err != nil || len(b) != ed25519.PublicKeySize {
 			bad("%s.pubkey %q: want %d hex digits (an Ed25519 public key)", where, abbrev(g.PubKey), 2*ed25519.PublicKeySize)
+		} else if prev, ok := keys[g.PubKey]; ok {
+			bad("%s.pubkey %q: the same key as %s; every gateway needs its own key", where, abbrev(g.PubKey), prev)
+		} else {
+			keys[g.PubKey] = where + ".pubkey"
+		}
+		for j, k := range g.RevokedKeys {
+			kw := fmt.Sprintf("%s.revoked_keys[%d]", where, j)
+			if b, err := hex.DecodeString(k); err != nil || len(b) != ed25519.PublicKeySize {
+				bad("%s %q: want %d hex digits", kw, abbrev(k), 2*ed25519.PublicKeySize)
+			} else if k == g.PubKey {
+				bad("%s: the gateway's current key cannot be revoked; enrol a new pubkey", kw)
+			}
 		}
 		for j, m := range g.Meters {
 			addMeter(g.Site, m.Device, m.PubKey, fmt.Sprintf("%s.meters[%d]", where, j))
@@ -327,7 +458,7 @@ func checkLoopback(listen string) error {
 		return nil
 	}
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return errors.New("the embedded broker allows every client, so it listens on loopback only; set mqtt.broker for anything else")
+		return errors.New("without listen_tls the embedded broker listens on loopback only (passwords would cross the network in clear); set mqtt.listen_tls, or mqtt.broker for an external broker")
 	}
 	return nil
 }

@@ -105,7 +105,7 @@ func benchIngest(b *testing.B, readingsPer, ocmfPer int) {
 		last[gw] = seq
 	}
 
-	in, err := ingest.New(ingest.Config{Broker: brk.URL(), ClientID: "bench-central"}, st, ingest.NewOCMF(),
+	in, err := ingest.New(ingest.Config{Broker: brk.URL(), ClientID: "bench-central", AckKey: ackKey}, st, ingest.NewOCMF(),
 		ingest.Options{Registry: prometheus.NewRegistry()})
 	if err != nil {
 		b.Fatal(err)
@@ -131,7 +131,7 @@ func benchIngest(b *testing.B, readingsPer, ocmfPer int) {
 	var mu sync.Mutex
 	acked := make(map[string]bool)
 	if tok := pub.Subscribe("parkgrid/v1/+/down/ack", 1, func(_ mqtt.Client, m mqtt.Message) {
-		a, err := reading.DecodeAck(m.Payload())
+		a, err := reading.OpenAck(m.Payload(), ackPub)
 		if err != nil {
 			return
 		}

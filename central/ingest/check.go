@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parkgrid/parkgrid/central/ocmf"
 	"github.com/parkgrid/parkgrid/central/store"
 	"github.com/parkgrid/parkgrid/edge/reading"
 )
@@ -26,12 +26,18 @@ const (
 	ReasonUnknownMeterKey = "unknown_meter_key"
 	ReasonOCMFInvalid     = "ocmf_invalid"
 	ReasonReplayConflict  = "replay_conflict"
+	// Issue 13: trust (keys.go, binding.go).
+	ReasonRevoked          = "revoked"
+	ReasonSessionMismatch  = "session_mismatch"
+	ReasonEvidenceConflict = "evidence_conflict"
+	ReasonEvidenceOrder    = "evidence_order"
 )
 
 // Reasons lists every reason code.
 var Reasons = []string{
 	ReasonOversized, ReasonMalformed, ReasonVersion, ReasonTopic, ReasonUnknownGateway, ReasonSignature,
 	ReasonSiteMismatch, ReasonUnknownMeterKey, ReasonOCMFInvalid, ReasonReplayConflict,
+	ReasonRevoked, ReasonSessionMismatch, ReasonEvidenceConflict, ReasonEvidenceOrder,
 }
 
 // verdict is the result of checking one message: an item to store, or a
@@ -93,17 +99,7 @@ func (in *Ingester) check(ctx context.Context, topic string, msg []byte) (verdic
 		return rejected(topic, claimedGateway(msg), 0, ReasonTopic,
 			fmt.Errorf("topic %q is not parkgrid/v1/<site>/up/batch", topic), msg), nil
 	}
-	var gw store.Gateway
-	var lookupErr error
-	b, body, sig, err := open(msg, func(id string) (ed25519.PublicKey, error) {
-		g, err := in.keys.gateway(ctx, id)
-		if err != nil {
-			lookupErr = err
-			return nil, err
-		}
-		gw = g
-		return g.PublicKey, nil
-	})
+	b, body, sig, gw, lookupErr, err := in.openWithHistory(ctx, msg)
 	if err != nil {
 		var tr errTransient
 		if errors.As(lookupErr, &tr) {
@@ -115,6 +111,8 @@ func (in *Ingester) check(ctx context.Context, topic string, msg []byte) (verdic
 			reason = ReasonOversized
 		case errors.Is(err, store.ErrNotFound):
 			reason = ReasonUnknownGateway
+		case errors.Is(err, errRevoked):
+			reason = ReasonRevoked
 		case errors.Is(err, reading.ErrSignature):
 			reason = ReasonSignature
 		case errors.Is(err, reading.ErrVersion):
@@ -130,22 +128,40 @@ func (in *Ingester) check(ctx context.Context, topic string, msg []byte) (verdic
 	if err := store.CheckItem(it); err != nil {
 		return rejected(topic, b.Gateway, b.Seq, ReasonMalformed, err, msg), nil
 	}
+	var snaps []snapshotEvidence
 	for i, r := range b.Readings {
 		if r.OCMF == "" {
 			continue
 		}
-		key, err := in.keys.meter(ctx, site, r.Device)
+		err := in.verifySnapshot(ctx, site, r)
 		if errors.Is(err, store.ErrNotFound) {
 			return rejected(topic, b.Gateway, b.Seq, ReasonUnknownMeterKey,
 				fmt.Errorf("reading %d: OCMF snapshot of meter %s/%s, which has no enrolled key", i, site, r.Device), msg), nil
 		}
-		if err != nil {
+		var tr errTransient
+		if errors.As(err, &tr) {
 			return verdict{}, err
 		}
-		if err := in.verifier.VerifySnapshot(r.OCMF, key.PublicKey); err != nil {
+		if err != nil {
 			return rejected(topic, b.Gateway, b.Seq, ReasonOCMFInvalid,
 				fmt.Errorf("reading %d: OCMF snapshot of meter %s/%s: %w", i, site, r.Device, err), msg), nil
 		}
+		rec, err := ocmf.Parse(r.OCMF)
+		if err != nil { // verified above, so it parses
+			return rejected(topic, b.Gateway, b.Seq, ReasonOCMFInvalid, fmt.Errorf("reading %d: %w", i, err), msg), nil
+		}
+		sx, err := parseEvidence(site, b, i, rec)
+		if err != nil {
+			return rejectedBinding(topic, b, err, msg), nil
+		}
+		snaps = append(snaps, sx)
+	}
+	if err := in.bindRetrying(ctx, site, snaps); err != nil {
+		var be *bindError
+		if errors.As(err, &be) {
+			return rejectedBinding(topic, b, err, msg), nil
+		}
+		return verdict{}, errTransient{err}
 	}
 	return verdict{item: it, site: site}, nil
 }

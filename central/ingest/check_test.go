@@ -34,8 +34,16 @@ func (f *fakeStore) MeterKey(_ context.Context, site, device string) (store.Mete
 func (f *fakeStore) SaveBatches(context.Context, []store.Item) ([]store.Outcome, error) {
 	return nil, nil
 }
-func (f *fakeStore) HighestContiguousSeq(context.Context, string) (uint64, error) { return 0, nil }
-func (f *fakeStore) RecordRejections(context.Context, []store.Rejection) error    { return nil }
+func (f *fakeStore) HighestContiguousSeq(context.Context, string, string) (uint64, error) {
+	return 0, nil
+}
+func (f *fakeStore) RecordRejections(context.Context, []store.Rejection) error { return nil }
+func (f *fakeStore) MeterKeys(context.Context, string, string) ([]store.MeterKey, error) {
+	return nil, nil
+}
+func (f *fakeStore) WithEvidence(context.Context, string, []string, func(store.EvidenceTx) error) error {
+	return nil // the fake keeps no evidence index: binding passes
+}
 
 var _ Store = (*fakeStore)(nil)
 var _ Store = store.Store(nil)
@@ -62,7 +70,7 @@ func FuzzCheck(f *testing.F) {
 		gateways: map[string]store.Gateway{"gw-1": {ID: "gw-1", Site: "site-a", PublicKey: key.Public().(ed25519.PublicKey)}},
 		meters:   map[[2]string]store.MeterKey{},
 	}
-	in, err := New(Config{Broker: "tcp://127.0.0.1:1", ClientID: "fuzz"}, fs, NewOCMF(), Options{})
+	in, err := New(Config{Broker: "tcp://127.0.0.1:1", ClientID: "fuzz", AckKey: testAckKey}, fs, NewOCMF(), Options{})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -99,3 +107,6 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+// testAckKey is the ack key of the ingesters built in this package's tests.
+var testAckKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))

@@ -161,8 +161,17 @@ func (r *running) stop(t testing.TB) {
 	})
 }
 
+// ackKey is central's ack key in these tests; ackPub what edges enrol.
+var (
+	ackKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	ackPub = ackKey.Public().(ed25519.PublicKey)
+)
+
 func startIngest(t *testing.T, cfg ingest.Config, st ingest.Store) *running {
 	t.Helper()
+	if cfg.AckKey == nil {
+		cfg.AckKey = ackKey
+	}
 	in, err := ingest.New(cfg, st, ingest.NewOCMF(), ingest.Options{Logger: logger(t), Registry: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +209,7 @@ func newEdge(t *testing.T, brokerURL, site string) *edge {
 	}
 	t.Cleanup(func() { e.c.Disconnect(100) })
 	tok := e.c.Subscribe(reading.AckTopic(site), 1, func(_ mqtt.Client, m mqtt.Message) {
-		a, err := reading.DecodeAck(m.Payload())
+		a, err := reading.OpenAck(m.Payload(), ackPub)
 		if err != nil {
 			t.Errorf("bad ack %q: %v", m.Payload(), err)
 			return

@@ -2,7 +2,8 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,8 +24,11 @@ type Store interface {
 	Gateway(ctx context.Context, id string) (store.Gateway, error)
 	MeterKey(ctx context.Context, site, device string) (store.MeterKey, error)
 	SaveBatches(ctx context.Context, items []store.Item) ([]store.Outcome, error)
-	HighestContiguousSeq(ctx context.Context, gateway string) (uint64, error)
+	HighestContiguousSeq(ctx context.Context, gateway, epoch string) (uint64, error)
 	RecordRejections(ctx context.Context, rs []store.Rejection) error
+	// Evidence binding and key history (binding.go).
+	MeterKeys(ctx context.Context, site, device string) ([]store.MeterKey, error)
+	WithEvidence(ctx context.Context, site string, meters []string, fn func(store.EvidenceTx) error) error
 }
 
 // SnapshotVerifier checks an OCMF record's signature with a meter's public
@@ -45,14 +49,20 @@ type Config struct {
 	ClientID string // stable per replica: the broker keeps its session (un-acked messages) across restarts
 	Username string
 	Password string
-	Topic    string // default reading.SharedBatchTopic
+	TLS      *tls.Config // nil: plain TCP unless the scheme (ssl, tls, wss) asks for TLS with the system roots
+	Topic    string      // default reading.SharedBatchTopic
 
 	MaxGroup    int           // batches per transaction; default 256
 	MaxGroupMiB int           // message bytes per transaction; default 32
 	Linger      time.Duration // how long a group waits to fill; default 5 ms
 	Workers     int           // parallel verifiers; default GOMAXPROCS
 	QueueLen    int           // messages received but not yet committed; default 4096
+	QueueBytes  int64         // their bytes; default 256 MiB (bounds.go)
 	KeyCacheTTL time.Duration // how long enrolments are cached; default 10 s
+
+	// AckKey is central's own Ed25519 key: every ack is signed with it
+	// (reading.SealAck), and the edges enrol its public key. Required.
+	AckKey ed25519.PrivateKey
 }
 
 // Options are the injected dependencies besides the store and verifier.
@@ -71,7 +81,10 @@ type Ingester struct {
 	writer   BatchWriter
 	log      *slog.Logger
 	m        *metrics
+	tm       *trustMetrics
 	keys     *keyCache
+	budget   *byteBudget
+	rlog     *rejectionLog
 
 	readyOnce sync.Once
 	ready     chan struct{}
@@ -85,6 +98,9 @@ func New(cfg Config, st Store, v SnapshotVerifier, opt Options) (*Ingester, erro
 	if st == nil || v == nil {
 		return nil, errors.New("ingest: a store and a snapshot verifier are required")
 	}
+	if len(cfg.AckKey) != ed25519.PrivateKeySize {
+		return nil, errors.New("ingest: central's ack key (Ed25519) is required: edges ignore unsigned acks")
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -95,10 +111,16 @@ func New(cfg Config, st Store, v SnapshotVerifier, opt Options) (*Ingester, erro
 	if err != nil {
 		return nil, err
 	}
+	tm, err := newTrustMetrics(opt.Registry)
+	if err != nil {
+		return nil, err
+	}
 	return &Ingester{
-		cfg: cfg, store: st, verifier: v, writer: opt.Writer, log: opt.Logger, m: m,
-		keys:  newKeyCache(st, cfg.KeyCacheTTL, opt.Now),
-		ready: make(chan struct{}),
+		cfg: cfg, store: st, verifier: v, writer: opt.Writer, log: opt.Logger, m: m, tm: tm,
+		keys:   newKeyCache(st, cfg.KeyCacheTTL, opt.Now),
+		budget: newByteBudget(cfg.QueueBytes, tm.queueBytes),
+		rlog:   newRejectionLog(opt.Logger, opt.Now, rejectionLinesPerMinute, tm.logsSuppressed),
+		ready:  make(chan struct{}),
 	}, nil
 }
 
@@ -127,6 +149,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.QueueLen <= 0 {
 		c.QueueLen = 4096
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = DefaultQueueBytes
 	}
 	if c.KeyCacheTTL <= 0 {
 		c.KeyCacheTTL = 10 * time.Second
@@ -161,6 +186,9 @@ func (in *Ingester) Run(ctx context.Context) error {
 	work := make(chan *job, in.cfg.QueueLen) // to the verifiers
 	stopping := make(chan struct{})
 	handler := func(_ mqtt.Client, m mqtt.Message) {
+		if !in.budget.acquire(int64(len(m.Payload())), stopping) {
+			return
+		}
 		j := &job{msg: m, done: make(chan struct{})}
 		select {
 		case jobs <- j:
@@ -204,6 +232,9 @@ func (in *Ingester) Run(ctx context.Context) error {
 				in.log.Warn("cannot connect to the broker; retrying", "broker", f.Broker.Redacted(), "err", f.Reason)
 			}
 		})
+	if in.cfg.TLS != nil {
+		opts.SetTLSConfig(in.cfg.TLS)
+	}
 	client := mqtt.NewClient(opts)
 	tok := client.Connect()
 	select {
@@ -326,18 +357,18 @@ func (in *Ingester) flush(ctx context.Context, client mqtt.Client, group []*job,
 			return err
 		}
 	}
-	acks := make(map[string]string) // gateway → site
+	acks := make(map[store.Stream]ackTo) // gateway and epoch → where to ack
 	var stored []reading.Batch
 	for k, o := range outcomes {
 		it, j := items[k], itemJob[k]
 		switch o {
 		case store.Stored:
 			in.m.stored(len(it.Batch.Readings))
-			acks[it.Gateway] = j.v.site
+			acks[it.Key().Stream()] = ackTo{j.v.site, acks[it.Key().Stream()].legacy || it.Batch.Version == 1}
 			stored = append(stored, it.Batch)
 		case store.Duplicate:
 			in.m.duplicate()
-			acks[it.Gateway] = j.v.site
+			acks[it.Key().Stream()] = ackTo{j.v.site, acks[it.Key().Stream()].legacy || it.Batch.Version == 1}
 			in.log.Debug("batch already stored; acking again", "gateway", it.Gateway, "seq", it.Seq)
 		default:
 			rejections = append(rejections, store.NewRejection(j.msg.Topic(), it.Gateway, it.Seq, ReasonReplayConflict,
@@ -346,8 +377,7 @@ func (in *Ingester) flush(ctx context.Context, client mqtt.Client, group []*job,
 	}
 	if len(rejections) > 0 {
 		for _, r := range rejections {
-			in.log.Warn("batch rejected", "reason", r.Reason, "gateway", r.Gateway, "seq", r.Seq, "topic", r.Topic,
-				"bytes", r.Size, "err", r.Detail)
+			in.rlog.warn(r.Reason, "gateway", r.Gateway, "seq", r.Seq, "topic", r.Topic, "bytes", r.Size, "err", r.Detail)
 		}
 		if err := in.retryStore(ctx, "record rejections", func(ctx context.Context) error {
 			return in.store.RecordRejections(ctx, rejections)
@@ -360,6 +390,7 @@ func (in *Ingester) flush(ctx context.Context, client mqtt.Client, group []*job,
 	}
 	for _, j := range group {
 		j.msg.Ack()
+		in.budget.release(int64(len(j.msg.Payload())))
 	}
 	in.m.commit(time.Since(start), len(items))
 	if in.writer != nil {
@@ -370,6 +401,14 @@ func (in *Ingester) flush(ctx context.Context, client mqtt.Client, group []*job,
 	return in.publishAcks(ctx, client, acks, confirm)
 }
 
+// ackTo is where a stream's ack goes: the site's ack topic, and whether the
+// gateway still sends v1 batches (an edge built before signed acks, which
+// also gets the unsigned v1 ack it understands).
+type ackTo struct {
+	site   string
+	legacy bool
+}
+
 // ackToken is a published ack whose confirmation the confirmer awaits.
 type ackToken struct {
 	gateway string
@@ -377,17 +416,19 @@ type ackToken struct {
 	tok     mqtt.Token
 }
 
-// publishAcks sends each gateway its highest contiguous seq. It never waits
+// publishAcks sends each gateway, per outbox epoch, its highest contiguous
+// seq, signed with central's ack key. It never waits
 // for the broker's PUBACK: paho reads PUBACKs on the same path that delivers
 // batches, which backs up while the committer is busy, so waiting here could
 // stall both. The confirmer goroutine waits instead. A lost ack is harmless:
 // the edge sends the batch again and is acked again.
-func (in *Ingester) publishAcks(ctx context.Context, client mqtt.Client, acks map[string]string, confirm chan<- ackToken) error {
-	for gw, site := range acks {
+func (in *Ingester) publishAcks(ctx context.Context, client mqtt.Client, acks map[store.Stream]ackTo, confirm chan<- ackToken) error {
+	for st, to := range acks {
+		site := to.site
 		var seq uint64
 		if err := in.retryStore(ctx, "read contiguous seq", func(ctx context.Context) error {
 			var err error
-			seq, err = in.store.HighestContiguousSeq(ctx, gw)
+			seq, err = in.store.HighestContiguousSeq(ctx, st.Gateway, st.Epoch)
 			return err
 		}); err != nil {
 			return err
@@ -395,11 +436,16 @@ func (in *Ingester) publishAcks(ctx context.Context, client mqtt.Client, acks ma
 		if seq == 0 {
 			continue
 		}
-		msg, err := json.Marshal(reading.Ack{Version: reading.CurrentVersion, Gateway: gw, Seq: seq})
+		msg, err := reading.SealAck(reading.Ack{Gateway: st.Gateway, Epoch: st.Epoch, Seq: seq}, in.cfg.AckKey)
 		if err != nil {
 			return fmt.Errorf("ingest: encode ack: %w", err)
 		}
-		a := ackToken{gw, seq, client.Publish(reading.AckTopic(site), 1, false, msg)}
+		if to.legacy {
+			// An edge from before epochs: it reads only the v1 ack, which
+			// newer edges ignore (unsigned). Dropped once no v1 batch comes.
+			client.Publish(reading.AckTopic(site), 1, false, reading.LegacyAck(st.Gateway, seq))
+		}
+		a := ackToken{st.Gateway, seq, client.Publish(reading.AckTopic(site), 1, false, msg)}
 		select {
 		case confirm <- a:
 		default: // confirmer behind: this ack goes unconfirmed (and uncounted)

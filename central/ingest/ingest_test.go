@@ -53,7 +53,7 @@ func TestStoresVerifiesAndAcks(t *testing.T) {
 		}
 	}
 	// The stored body and signature verify again with the gateway key.
-	b, err := r.st.Batch(t.Context(), "gw-1", 7)
+	b, err := r.st.Batch(t.Context(), "gw-1", "", 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,11 +179,11 @@ func runRejections(t *testing.T, r *rig, in *ingest.Ingester, e *edge, site stri
 	if diff := cmp.Diff(before, after); diff != "" {
 		t.Errorf("store changed by rejected messages (-want +got):\n%s", diff)
 	}
-	if n, err := r.st.HighestContiguousSeq(ctx, "gw-1"); err != nil || n != 1 {
+	if n, err := r.st.HighestContiguousSeq(ctx, "gw-1", ""); err != nil || n != 1 {
 		t.Errorf("contiguous = %d, %v; want 1", n, err)
 	}
 	// The first version of seq 1 is the one kept.
-	b, err := r.st.Batch(ctx, "gw-1", 1)
+	b, err := r.st.Batch(ctx, "gw-1", "", 1)
 	if err != nil || b.Readings != 3 {
 		t.Errorf("stored seq 1 = %d readings, %v; want the first version (3)", b.Readings, err)
 	}

@@ -11,46 +11,25 @@ import (
 	"github.com/parkgrid/parkgrid/edge/reading"
 )
 
-// TestDecodeBodyMatchesDecode: the single-parse decoder accepts exactly what
-// reading.Decode accepts, with the same batch, and refuses with its error.
-func TestDecodeBodyMatchesDecode(t *testing.T) {
-	bodies := []string{
-		`{"v":1,"site":"s","gateway":"g","seq":1,"sent":"2026-11-25T10:00:00Z"}`,
-		`{"v":1,"site":"s","gateway":"g","seq":7,"sent":"2026-11-25T10:00:00Z","readings":[{"t":"2026-11-25T10:00:00.123Z","device":"m","point":"cp","q":"power_w","val":-5,"stale":true},{"t":"2026-11-25T10:00:01Z","device":"m","q":"ocmf","ocmf":"OCMF|{}|{}","session":"x"}],"events":[{"t":"2026-11-25T10:00:00Z","kind":"alarm","attrs":{"a":"b"}}]}`,
-		`{"V":1,"SITE":"s","Gateway":"g","seq":1}`,
+// TestOpenRefusesSmuggledKeys: a signed body with one meaning only; "seq"
+// and "SEQ" in one body never reach the store.
+func TestOpenRefusesSmuggledKeys(t *testing.T) {
+	seed := sha256.Sum256([]byte("open"))
+	key := ed25519.NewKeyFromSeed(seed[:])
+	keys := func(string) (ed25519.PublicKey, error) { return key.Public().(ed25519.PublicKey), nil }
+	for _, body := range []string{
+		`{"v":1,"site":"s","gateway":"g","seq":600001,"SEQ":600002,"sent":"2026-11-25T10:00:00Z"}`,
+		`{"v":1,"site":"s","gateway":"g","seq":600001,"seq":600002}`,
 		`{"v":1,"v":2,"site":"s","gateway":"g","seq":1}`,
-		`{"v":2,"v":1,"site":"s","gateway":"g","seq":1}`,
-		`{"site":"s","gateway":"g","seq":1}`,
-		`{"v":null,"site":"s","gateway":"g","seq":1}`,
-		`{"v":0,"site":"s","gateway":"g","seq":1}`,
-		`{"v":2,"site":"s","gateway":"g","seq":1}`,
-		`{"v":2,"site":5,"gateway":"g","seq":1}`,
-		`{"v":"1","site":"s","gateway":"g","seq":1}`,
-		`{"v":1.5,"site":"s","gateway":"g","seq":1}`,
-		`{"v":1,"site":"","gateway":"g","seq":1}`,
-		`{"v":1,"site":"s","gateway":"","seq":1}`,
-		`{"v":1,"site":"s","gateway":"g","seq":0}`,
-		`{"v":1,"site":"s","gateway":"g","seq":-1}`,
-		`{"v":1,"site":"s","gateway":"g","seq":1,"readings":[{"q":"power_w"}]}`,
-		`{"v":1,"site":"s","gateway":"g","seq":1,"readings":[{"device":"m"}]}`,
-		`{"v":1,"site":"s","gateway":"g","seq":1,"readings":[{"device":"m","q":"x","val":"1"}]}`,
-		`{"v":1,"site":"s","gateway":"g","seq":1,"sent":"yesterday"}`,
-		`{"v":1,"site":"s","gateway":"g","seq":1} {}`,
-		`{"v":1,"site":"s","gateway":"g","seq":1`,
-		`[1]`,
-		`null`,
-		``,
 		`{"v":1,"site":"s","gateway":"g","seq":1,"unknown":[1,2,{"x":null}]}`,
-	}
-	for _, body := range bodies {
-		want, wantErr := reading.Decode([]byte(body))
-		got, err := decodeBody([]byte(body))
-		if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
-			t.Errorf("%s: err %v, reading.Decode says %v", body, err, wantErr)
-			continue
+		`{"v":1,"site":"s","gateway":"g","seq":1} {}`,
+	} {
+		msg, err := reading.SealBody("g", []byte(body), key)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%s: batch %+v, reading.Decode says %+v", body, got, want)
+		if b, _, _, err := open(msg, keys); err == nil {
+			t.Errorf("open accepted %s as %+v", body, b)
 		}
 	}
 }

@@ -19,7 +19,7 @@ import (
 var (
 	// ErrNotFound: no gateway, meter key or batch with that identity.
 	ErrNotFound = errors.New("not found")
-	// ErrConflict: the (gateway, seq) is stored with other body bytes.
+	// ErrConflict: the (gateway, epoch, seq) is stored with other body bytes.
 	ErrConflict = errors.New("seq already stored with different content")
 	// ErrInvalid: an argument the store refuses before touching the database.
 	ErrInvalid = errors.New("invalid argument")
@@ -28,19 +28,23 @@ var (
 // Store is everything central persists. Implementations are safe for
 // concurrent use. It grows with later issues (sessions, invoices …).
 type Store interface {
-	// SaveBatch stores one batch; raw is the exact signed body. A repeat of
-	// (gateway, seq) with the same bytes is a no-op returning false; with
+	// SaveBatch stores one batch; raw is the exact signed body; the epoch is
+	// the batch's. A repeat of (gateway, epoch, seq) with the same bytes is
+	// a no-op returning false; with
 	// other bytes it returns an error wrapping ErrConflict. OCMF snapshots
 	// stored through SaveBatch are marked unverified (see Item.OCMFVerified).
 	SaveBatch(ctx context.Context, gateway string, seq uint64, batch reading.Batch, raw []byte) (stored bool, err error)
 	// SaveBatches stores items in one transaction and returns one outcome per
 	// item, in the items' order. On error nothing of the call is stored.
 	SaveBatches(ctx context.Context, items []Item) ([]Outcome, error)
-	// HighestContiguousSeq returns n such that seq 1..n of gateway are all
-	// stored; 0 when seq 1 is not.
-	HighestContiguousSeq(ctx context.Context, gateway string) (uint64, error)
-	// Batch returns the stored batch (gateway, seq) or ErrNotFound.
-	Batch(ctx context.Context, gateway string, seq uint64) (StoredBatch, error)
+	// HighestContiguousSeq returns n such that seq 1..n of the gateway's
+	// outbox epoch are all stored or declared lost by a stored gap record;
+	// 0 when seq 1 is neither.
+	HighestContiguousSeq(ctx context.Context, gateway, epoch string) (uint64, error)
+	// Batch returns the stored batch (gateway, epoch, seq) or ErrNotFound.
+	Batch(ctx context.Context, gateway, epoch string, seq uint64) (StoredBatch, error)
+	// Completeness: what is held per gateway and epoch (progress.go).
+	Completeness
 
 	// Readings returns stored readings matching f, ordered by gateway, seq
 	// and index within the batch.
@@ -52,16 +56,26 @@ type Store interface {
 	// Counts returns the row counts of the main tables.
 	Counts(ctx context.Context) (Counts, error)
 
-	// EnrollGateway adds a gateway or replaces its site and key (rotation).
+	// EnrollGateway enrols a gateway, rotates it to a new key (the old one
+	// stays in its history) or reinstates a revoked one; see keys.go.
 	EnrollGateway(ctx context.Context, g Gateway) error
-	// Gateway returns an enrolled gateway or ErrNotFound.
+	// Gateway returns an enrolled gateway, with its key history and
+	// revocation, or ErrNotFound.
 	Gateway(ctx context.Context, id string) (Gateway, error)
-	// GatewayKey returns an enrolled gateway's Ed25519 key or ErrNotFound.
+	// GatewayKey returns an enrolled gateway's current Ed25519 key or
+	// ErrNotFound.
 	GatewayKey(ctx context.Context, id string) (ed25519.PublicKey, error)
-	// SetMeterKey adds or replaces the public key of the meter (site, device).
+	// SetMeterKey enrols the meter's (site, device) key; a new key retires
+	// the current one into the history.
 	SetMeterKey(ctx context.Context, k MeterKey) error
-	// MeterKey returns the meter's key or ErrNotFound.
+	// MeterKey returns the meter's current key or ErrNotFound.
 	MeterKey(ctx context.Context, site, device string) (MeterKey, error)
+	// Keys: revocation, history and the audit log (keys.go).
+	Keys
+	// EvidenceIndex: the OCMF evidence index (evidence.go).
+	EvidenceIndex
+	// Archive: batches for exports, rejection-log retention (evidence.go).
+	Archive
 
 	// RecordRejections appends refused messages to the rejection log.
 	RecordRejections(ctx context.Context, rs []Rejection) error
@@ -73,7 +87,8 @@ type Store interface {
 }
 
 // Item is one batch to store: the decoded batch and the exact bytes it was
-// decoded from, which are what the gateway signed and what is kept.
+// decoded from, which are what the gateway signed and what is kept. Its
+// epoch is Batch.Epoch.
 type Item struct {
 	Gateway string
 	Seq     uint64
@@ -91,8 +106,8 @@ type Outcome int8
 // Outcomes of SaveBatches.
 const (
 	Stored    Outcome = iota + 1 // new: written in this call
-	Duplicate                    // same (gateway, seq) and same bytes already stored, or earlier in the call
-	Conflict                     // same (gateway, seq) stored with other bytes; nothing written
+	Duplicate                    // same (gateway, epoch, seq) and same bytes already stored, or earlier in the call
+	Conflict                     // same (gateway, epoch, seq) stored with other bytes; nothing written
 )
 
 func (o Outcome) String() string {
@@ -111,6 +126,7 @@ func (o Outcome) String() string {
 // gateway's key and Sig.
 type StoredBatch struct {
 	Gateway    string
+	Epoch      string
 	Seq        uint64
 	Site       string
 	Version    int
@@ -127,6 +143,7 @@ type StoredBatch struct {
 // Session are filled from the snapshot when the reading carried one.
 type StoredReading struct {
 	Gateway string
+	Epoch   string
 	Seq     uint64
 	Index   int // position in the batch's Readings
 	Site    string
@@ -149,6 +166,7 @@ type ReadingFilter struct {
 // Snapshot is one stored OCMF snapshot (a reading that carried one).
 type Snapshot struct {
 	Gateway  string
+	Epoch    string
 	Seq      uint64
 	Index    int
 	Site     string
@@ -177,23 +195,6 @@ type Counts struct {
 	Rejections int64 `json:"rejections"`
 }
 
-// Gateway is an enrolled edge gateway.
-type Gateway struct {
-	ID        string
-	Site      string
-	PublicKey ed25519.PublicKey
-	Enrolled  time.Time // set by the store
-}
-
-// MeterKey is the public key an Eichrecht meter signs its OCMF snapshots
-// with, as published (usually hex DER SubjectPublicKeyInfo).
-type MeterKey struct {
-	Site      string
-	Device    string
-	PublicKey string
-	Updated   time.Time // set by the store
-}
-
 // Rejection is one refused message in the rejection log.
 type Rejection struct {
 	ID       int64     // set by the store
@@ -205,7 +206,7 @@ type Rejection struct {
 	Detail   string
 	Size     int
 	SHA256   [32]byte // of the whole message
-	Head     []byte   // the first MaxRejectionHead bytes of the message
+	Head     []byte   // the message, cut at MaxRejectionHead bytes
 }
 
 // RejectionFilter selects rejections; empty fields match everything.
@@ -215,8 +216,11 @@ type RejectionFilter struct {
 	Limit   int
 }
 
-// MaxRejectionHead bounds how much of a refused message is kept.
-const MaxRejectionHead = 4096
+// MaxRejectionHead bounds how much of a refused message is kept: the
+// whole message, up to the largest central accepts at all (an envelope of
+// a reading.MaxBodyBytes body), so a refusal can be examined later. The
+// rejection log's retention (PruneRejections) bounds the total.
+const MaxRejectionHead = reading.MaxBodyBytes * 2
 
 // NewRejection fills Size, SHA256 and Head from the refused message.
 func NewRejection(topic, gateway string, seq uint64, reason, detail string, msg []byte) Rejection {
@@ -250,6 +254,8 @@ func CheckItem(it Item) error {
 		return fmt.Errorf("%w: gateway %q: item seq %d, batch seq %d (1..2^63-1, equal)", ErrInvalid, it.Gateway, it.Seq, it.Batch.Seq)
 	case it.Batch.Site == "":
 		return fmt.Errorf("%w: gateway %q seq %d: batch has no site", ErrInvalid, it.Gateway, it.Seq)
+	case !reading.ValidEpoch(it.Batch.Epoch):
+		return fmt.Errorf("%w: gateway %q seq %d: epoch %q", ErrInvalid, it.Gateway, it.Seq, it.Batch.Epoch)
 	case len(it.Body) == 0:
 		return fmt.Errorf("%w: gateway %q seq %d: no body bytes", ErrInvalid, it.Gateway, it.Seq)
 	}
@@ -302,21 +308,30 @@ func nulIn(b reading.Batch) string {
 // Key identifies a batch.
 type Key struct {
 	Gateway string
+	Epoch   string
 	Seq     uint64
 }
 
+// Stream is the key's gateway and epoch.
+func (k Key) Stream() Stream { return Stream{k.Gateway, k.Epoch} }
+
+// Key is the item's identity.
+func (it Item) Key() Key { return Key{it.Gateway, it.Batch.Epoch, it.Seq} }
+
 // Plan is the implementation-independent part of SaveBatches: it validates
-// the items, hashes their bodies and picks, for each (gateway, seq), the
-// first item of the call as the one to write. Implementations write Write
-// (already in (gateway, seq) order, so concurrent writers lock rows in one
-// order), report per written key whether it was inserted and the hash now
-// stored, and call Outcomes.
+// the items, hashes their bodies and picks, for each (gateway, epoch, seq),
+// the first item of the call as the one to write. Implementations write
+// Write (already in (gateway, epoch, seq) order, so concurrent writers lock
+// rows in one order), report per written key whether it was inserted and the
+// hash now stored, call AdvanceTx with Writes, and call Outcomes.
 type Plan struct {
 	Items  []Item
 	Hashes [][32]byte
-	Write  []int // indexes into Items, sorted by (gateway, seq), one per key
+	Write  []int // indexes into Items, sorted by (gateway, epoch, seq), one per key
 	// Gateways touched, sorted.
 	Gateways []string
+	// Streams touched, sorted.
+	Streams []Stream
 }
 
 // NewPlan validates items and builds the plan.
@@ -324,12 +339,13 @@ func NewPlan(items []Item) (*Plan, error) {
 	p := &Plan{Items: items, Hashes: make([][32]byte, len(items))}
 	first := make(map[Key]bool, len(items))
 	gws := make(map[string]bool)
+	streams := make(map[Stream]bool)
 	for i, it := range items {
 		if err := CheckItem(it); err != nil {
 			return nil, err
 		}
 		p.Hashes[i] = sha256.Sum256(it.Body)
-		k := Key{it.Gateway, it.Seq}
+		k := it.Key()
 		if !first[k] {
 			first[k] = true
 			p.Write = append(p.Write, i)
@@ -338,15 +354,28 @@ func NewPlan(items []Item) (*Plan, error) {
 			gws[it.Gateway] = true
 			p.Gateways = append(p.Gateways, it.Gateway)
 		}
+		if s := k.Stream(); !streams[s] {
+			streams[s] = true
+			p.Streams = append(p.Streams, s)
+		}
 	}
 	slices.SortFunc(p.Write, func(a, b int) int {
 		ia, ib := items[a], items[b]
 		if c := strings.Compare(ia.Gateway, ib.Gateway); c != 0 {
 			return c
 		}
+		if c := strings.Compare(ia.Batch.Epoch, ib.Batch.Epoch); c != 0 {
+			return c
+		}
 		return cmp.Compare(ia.Seq, ib.Seq)
 	})
 	slices.Sort(p.Gateways)
+	slices.SortFunc(p.Streams, func(a, b Stream) int {
+		if c := strings.Compare(a.Gateway, b.Gateway); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Epoch, b.Epoch)
+	})
 	return p, nil
 }
 
@@ -363,10 +392,10 @@ func (p *Plan) Outcomes(written map[Key]Written) ([]Outcome, error) {
 	out := make([]Outcome, len(p.Items))
 	inserted := make(map[Key]bool)
 	for i, it := range p.Items {
-		k := Key{it.Gateway, it.Seq}
+		k := it.Key()
 		w, ok := written[k]
 		if !ok {
-			return nil, fmt.Errorf("store: no write result for gateway %q seq %d", k.Gateway, k.Seq)
+			return nil, fmt.Errorf("store: no write result for gateway %q epoch %q seq %d", k.Gateway, k.Epoch, k.Seq)
 		}
 		switch {
 		case w.Inserted && !inserted[k] && p.Hashes[i] == w.Hash:

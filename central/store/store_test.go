@@ -43,9 +43,9 @@ func TestPlanOrdersAndResolvesRepeats(t *testing.T) {
 		t.Errorf("gateways (-want +got):\n%s", diff)
 	}
 	written := map[Key]Written{
-		{"a", 9}: {Inserted: true, Hash: p.Hashes[1]},
-		{"b", 1}: {Hash: p.Hashes[2]}, // stored before, same bytes
-		{"b", 2}: {Inserted: true, Hash: p.Hashes[0]},
+		{"a", "", 9}: {Inserted: true, Hash: p.Hashes[1]},
+		{"b", "", 1}: {Hash: p.Hashes[2]}, // stored before, same bytes
+		{"b", "", 2}: {Inserted: true, Hash: p.Hashes[0]},
 	}
 	got, err := p.Outcomes(written)
 	if err != nil {
@@ -57,5 +57,26 @@ func TestPlanOrdersAndResolvesRepeats(t *testing.T) {
 	}
 	if _, err := p.Outcomes(map[Key]Written{}); err == nil {
 		t.Error("missing write result accepted")
+	}
+}
+
+func TestPlanSeparatesEpochs(t *testing.T) {
+	a := it("g", 1, "x")
+	b := it("g", 1, "y")
+	b.Batch.Epoch = "0123456789abcdef0123456789abcdef"
+	p, err := NewPlan([]Item{b, a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{1, 0}, p.Write); diff != "" {
+		t.Errorf("write order (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]Stream{{"g", ""}, {"g", b.Batch.Epoch}}, p.Streams); diff != "" {
+		t.Errorf("streams (-want +got):\n%s", diff)
+	}
+	bad := it("g", 2, "z")
+	bad.Batch.Epoch = "not-an-epoch"
+	if _, err := NewPlan([]Item{bad}); err == nil {
+		t.Error("an invalid epoch was accepted")
 	}
 }

@@ -29,9 +29,11 @@ func runEdge(ctx context.Context, e *env, args []string) error {
 		e.log.Warn("site file", "warning", w)
 	}
 	if *check {
-		_, err := fmt.Fprintf(e.stdout, "%s: site %q, %d buses, %d devices, %d charge points: ok\n",
-			*path, cfg.ID, len(cfg.Buses), len(cfg.Devices()), len(cfg.ChargePoints))
-		return err
+		if _, err := fmt.Fprintf(e.stdout, "%s: site %q, %d buses, %d devices, %d charge points: ok\n",
+			*path, cfg.ID, len(cfg.Buses), len(cfg.Devices()), len(cfg.ChargePoints)); err != nil {
+			return err
+		}
+		return edge.CheckFailsafe(cfg).Write(e.stdout)
 	}
 	d, err := edge.New(cfg, edge.Options{Logger: e.log})
 	if err != nil {

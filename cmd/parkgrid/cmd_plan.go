@@ -25,7 +25,7 @@ func runPlan(_ context.Context, e *env, args []string) error {
 	seed := fs.Uint64("seed", 1, "random seed (same seed, same result)")
 	step := fs.Duration("step", 30*time.Second, "simulated time per allocation")
 	sweep := fs.String("sweep", "", "grid connection sizes to compare, A per phase, comma separated (default: 50%..150% of the site's)")
-	csvPath := fs.String("csv", "plan.csv", "write the sweep as CSV to this file ('-' for stdout, '' for none)")
+	csvPath := fs.String("csv", "", "also write the sweep as CSV to this file ('-' for stdout)")
 	svgPath := fs.String("svg", "", "also write an SVG chart of the sweep to this file")
 	if err := parseFlags(e, fs, args); err != nil {
 		return err
@@ -56,8 +56,14 @@ func runPlan(_ context.Context, e *env, args []string) error {
 	}
 	ccfg := capacity.Config{Seed: *seed, Duration: time.Duration(*hours) * time.Hour, Step: *step, CarsPerDay: *cars}
 
-	fmt.Fprintf(e.stdout, "site %s: %d charge points, grid connection %s A per phase, %d h simulated\n\n",
+	perDay := *cars
+	if perDay == 0 {
+		perDay = 2 * len(site.Points)
+	}
+	fmt.Fprintf(e.stdout, "site %s: %d charge points, grid connection %s A per phase, %d h simulated\n",
 		*sitePath, len(site.Points), ampsString(root.FuseMA), *hours)
+	fmt.Fprintf(e.stdout, "arrivals: a Poisson process of %d cars a day, its rate following the hour of day (seed %d)\n", perDay, *seed)
+	fmt.Fprintf(e.stdout, "binding limit: what held the most running cars below their maximum (share of the car-steps held back)\n\n")
 	rep, err := capacity.Run(ccfg, site)
 	if err != nil {
 		return err

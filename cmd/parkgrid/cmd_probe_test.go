@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parkgrid/parkgrid/drivers/probe"
 	"github.com/parkgrid/parkgrid/internal/svctest"
 )
 
@@ -17,10 +18,13 @@ func TestProbeReadsPymodbusSDM630(t *testing.T) {
 		t.Fatalf("probe: exit %d: %s", code, errOut)
 	}
 	var res struct {
-		Rows []struct{ Name, Value, Unit string } `json:"rows"`
+		Rows []probe.Row `json:"rows"`
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("probe --json: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, `"value": 230.3,`) {
+		t.Errorf("probe --json: voltage L1 is not a JSON number:\n%s", out)
 	}
 	got := map[string]string{}
 	for _, r := range res.Rows {

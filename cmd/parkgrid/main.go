@@ -54,6 +54,8 @@ func commands() map[string]command {
 			"Writes an Ed25519 gateway key pair (private key mode 0600) and prints the public key (hex) to enrol at central.", runKeygen},
 		"edge": {"--config site.yaml [--check]", "run the edge daemon of one car park",
 			"Runs the edge daemon of one car park: polls its Modbus devices, keeps it safe and within its limits, forwards signed readings to central and serves the local EMS API. --check validates the site file and exits.", runEdge},
+		"token":  {"--file FILE --name NAME [--scopes read,limit,reset]", "make a bearer token for an edge's EMS REST API", "Makes a token, appends its hash, name and scopes to the token file and prints the token once.", runToken},
+		"export": {"--auditor --config central.yaml --gateway ID [--from T] [--to T] --out DIR", "export a gateway's signed data for a third party to re-check", "Writes the signed batch bodies, signatures, key history and OCMF snapshots of one gateway with a README and verify.sh that re-check them with openssl alone.", runExport},
 		"central": {"--config central.yaml [--check]", "run the central service",
 			"Runs the central service: verifies and stores the signed readings of many sites. --check validates the config file and exits.", runCentral},
 	}

@@ -13,8 +13,9 @@ import (
 
 // The benchmarks read 80 input registers (an SDM630's main block) from an
 // in-process simonvetter server over loopback, one request at a time:
-// through the Bus (channel hand-off to the owner goroutine, PDU checks,
-// stats) and with a bare grid-x client, so the ratio is the Bus's cost.
+// through the Bus (the line lock, PDU checks, stats; the request runs on
+// the caller's goroutine) and with a bare grid-x client, so the ratio is the
+// Bus's cost.
 // Each reports reads/s and the p50/p99 latency seen by the caller.
 //
 //	go test -run '^$' -bench 80 -benchtime 5s -count 3 ./drivers/modbus/
@@ -139,22 +140,13 @@ func BenchmarkBusOverBare80(b *testing.B) {
 	b.ReportMetric(tBare.Seconds()/tBus.Seconds(), "bus/bare")
 }
 
-// BenchmarkHandOff is the Bus's hand-off alone, without I/O: the caller
-// passes a pooled request to an owner goroutine over an unbuffered channel
-// and waits for the reply on the request's buffered channel, as Bus.call
-// and Bus.Run do. Its ns/op is the floor of the Bus's cost per request.
-func BenchmarkHandOff(b *testing.B) {
-	reqs := make(chan *request)
-	go func() {
-		for r := range reqs {
-			r.reply <- result{data: r.data}
-		}
-	}()
-	defer close(reqs)
-	r := &request{reply: make(chan result, 1)}
+// BenchmarkLine is the Bus's own cost per request without I/O: taking and
+// handing on the line, uncontended, as every request does.
+func BenchmarkLine(b *testing.B) {
+	bus := newBus("bench", nil, Options{PreemptAfter: -1})
 	b.ReportAllocs()
 	for b.Loop() {
-		reqs <- r
-		<-r.reply
+		f := bus.line.acquire(context.Background(), false, bus)
+		bus.line.release(f)
 	}
 }

@@ -27,6 +27,13 @@ const (
 	DefaultTimeout    = time.Second
 	DefaultBackoffMin = 100 * time.Millisecond
 	DefaultBackoffMax = 10 * time.Second
+	// DefaultUnitBackoffMin is how long a unit is quarantined after it
+	// timed out twice in a row; it doubles per further timeout up to
+	// DefaultUnitBackoffMax.
+	DefaultUnitBackoffMin = time.Second
+	DefaultUnitBackoffMax = 16 * time.Second
+	// unitTimeoutsToQuarantine consecutive timeouts quarantine a unit.
+	unitTimeoutsToQuarantine = 2
 )
 
 // Options tune a Bus. The zero value is usable.
@@ -41,56 +48,69 @@ type Options struct {
 	// DefaultBackoffMin); each further failure doubles it up to BackoffMax
 	// (default DefaultBackoffMax).
 	BackoffMin, BackoffMax time.Duration
+	// Priority lists the units whose requests go first: before any request
+	// of another unit waiting for the line (the fire-alarm DI module).
+	Priority []uint8
+	// PreemptAfter: on a TCP bus, a priority request waiting this long
+	// behind a request of another unit interrupts it (that request fails
+	// with ErrPreempted and the connection is dialled afresh), so a dead
+	// unit cannot hold the priority unit's reads for a whole Timeout.
+	// Default Timeout/10, at most 100 ms; negative: never.
+	PreemptAfter time.Duration
 	// Logger receives connection events (dial failures, reconnects) with the
 	// key "bus"; nil discards them. Failed requests are returned, not logged.
 	Logger *slog.Logger
-	// Now is the clock for backoff and latency; nil means time.Now. Request
-	// deadlines always use the real clock: they go to the kernel.
+	// Now is the clock for backoff, quarantine and latency; nil means
+	// time.Now. Request deadlines always use the real clock: they go to the
+	// kernel.
 	Now func() time.Time
 }
 
 // Bus is one Modbus TCP endpoint or RTU line shared by any number of units.
-// Its methods are safe for concurrent use; they block until the goroutine
-// running Run has executed the request, so Run must be running (a request
-// made before Run starts waits for it, bounded by its context).
+// Its methods are safe for concurrent use. A request runs on its caller's
+// goroutine once the caller holds the line (see the package doc).
 type Bus struct {
-	name       string
-	timeout    time.Duration
-	backoffMin time.Duration
-	backoffMax time.Duration
-	log        *slog.Logger
-	now        func() time.Time
-	realClock  bool // now is time.Now: exec reuses its one reading for the latency start
+	name         string
+	timeout      time.Duration
+	backoffMin   time.Duration
+	backoffMax   time.Duration
+	preemptAfter time.Duration // 0: no preemption
+	prio         [256]bool
+	log          *slog.Logger
+	now          func() time.Time
+	realClock    bool // now is time.Now: exec reuses its one reading for the latency start
 
 	link    link
-	pool    sync.Pool // of *request
-	reqs    chan *request
-	done    chan struct{} // closed when Run has returned
+	line    line
+	closed  atomic.Bool
 	started atomic.Bool
 
-	// Owned by the Run goroutine.
+	// Owned by the holder of the line.
 	connected     bool
 	everConnected bool
 	backoff       time.Duration
 	nextDial      time.Time
 	lastDialErr   error
+	units         [256]unitState
 
 	mu    sync.Mutex // protects the field below
 	stats Stats
 }
 
-type request struct {
-	ctx   context.Context
-	unit  byte
-	fc    byte
-	data  []byte // request PDU data; buf[:4] for all but FC16
-	buf   [4]byte
-	reply chan result // buffered (1), reused with the request
+// unitState is what the bus remembers of a unit that timed out.
+type unitState struct {
+	timeouts int           // consecutive
+	until    time.Time     // quarantined until
+	backoff  time.Duration // last quarantine
 }
 
-type result struct {
-	data []byte
-	err  error
+type request struct {
+	ctx  context.Context
+	unit byte
+	fc   byte
+	data []byte // request PDU data
+	buf  [4]byte
+	f    *flight
 }
 
 func newBus(defaultName string, l link, opts Options) *Bus {
@@ -102,11 +122,8 @@ func newBus(defaultName string, l link, opts Options) *Bus {
 		log:        opts.Logger,
 		now:        opts.Now,
 		link:       l,
-		reqs:       make(chan *request),
-		done:       make(chan struct{}),
 		stats:      Stats{Latency: newHistogram()},
 	}
-	b.pool.New = func() any { return &request{reply: make(chan result, 1)} }
 	if b.name == "" {
 		b.name = defaultName
 	}
@@ -122,6 +139,16 @@ func newBus(defaultName string, l link, opts Options) *Bus {
 	if b.backoffMax < b.backoffMin {
 		b.backoffMax = b.backoffMin
 	}
+	for _, u := range opts.Priority {
+		b.prio[u] = true
+	}
+	switch {
+	case opts.PreemptAfter < 0 || !l.interruptible():
+	case opts.PreemptAfter > 0:
+		b.preemptAfter = opts.PreemptAfter
+	default:
+		b.preemptAfter = min(b.timeout/10, 100*time.Millisecond)
+	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
@@ -136,37 +163,21 @@ func newBus(defaultName string, l link, opts Options) *Bus {
 // Name returns the bus name used in errors, logs and metrics.
 func (b *Bus) Name() string { return b.name }
 
-// Run owns the connection and executes requests one at a time until ctx
-// ends; then it closes the connection and returns ctx.Err(). Requests made
-// after Run has returned fail with ErrClosed. Run may be called only once.
+// Run keeps the bus until ctx ends; then it waits for the request in
+// flight (its deadline bounds it), closes the connection and returns
+// ctx.Err(). Requests made after Run has returned fail with ErrClosed.
+// Requests need not wait for Run: they run on their callers' goroutines.
+// Run may be called only once.
 func (b *Bus) Run(ctx context.Context) error {
 	if !b.started.CompareAndSwap(false, true) {
 		return fmt.Errorf("modbus %q: Run called twice", b.name)
 	}
-	defer close(b.done)
-	defer b.disconnect()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case r := <-b.reqs:
-			r.reply <- b.exec(r)
-		}
-		// Take requests that queued up meanwhile without parking in the
-		// two-way select (a failed check of an empty channel costs no lock);
-		// ctx is still checked between any two requests.
-		for ctx.Err() == nil {
-			var r *request
-			select {
-			case r = <-b.reqs:
-			default:
-			}
-			if r == nil {
-				break
-			}
-			r.reply <- b.exec(r)
-		}
-	}
+	<-ctx.Done()
+	b.closed.Store(true)
+	f := b.line.acquire(context.Background(), true, b)
+	b.disconnect()
+	b.line.release(f)
+	return ctx.Err()
 }
 
 // ReadInputRegisters reads qty (1..125) input registers (FC04) from unit,
@@ -222,7 +233,8 @@ func (b *Bus) WriteMultipleRegisters(ctx context.Context, unit uint8, addr uint1
 	binary.BigEndian.PutUint16(data[2:], uint16(n))
 	data[4] = byte(len(values))
 	copy(data[5:], values)
-	_, err := b.call(ctx, unit, fcWriteMultipleRegisters, addr, uint16(n), data)
+	r := request{ctx: ctx, unit: unit, fc: fcWriteMultipleRegisters, data: data}
+	_, err := b.do(&r, addr, uint16(n))
 	return err
 }
 
@@ -245,46 +257,36 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
 }
 
-// call4 is call for the functions whose request data is two registers:
-// address, then quantity or value. The 4 bytes live in the pooled request.
+// call4 runs a request whose data is two registers: address, then quantity
+// or value.
 func (b *Bus) call4(ctx context.Context, unit, fc byte, addr, n uint16) ([]byte, error) {
-	r := b.pool.Get().(*request)
+	r := request{ctx: ctx, unit: unit, fc: fc}
 	binary.BigEndian.PutUint16(r.buf[:], addr)
 	binary.BigEndian.PutUint16(r.buf[2:], n)
-	return b.send(ctx, r, unit, fc, addr, n, r.buf[:])
+	r.data = r.buf[:]
+	return b.do(&r, addr, n)
 }
 
-// call hands one request to the Run goroutine and waits for its result.
-func (b *Bus) call(ctx context.Context, unit, fc byte, addr, n uint16, data []byte) ([]byte, error) {
-	return b.send(ctx, b.pool.Get().(*request), unit, fc, addr, n, data)
-}
-
-func (b *Bus) send(ctx context.Context, r *request, unit, fc byte, addr, n uint16, data []byte) ([]byte, error) {
-	r.ctx, r.unit, r.fc, r.data = ctx, unit, fc, data
-	select {
-	case b.reqs <- r: // fast path: Run is waiting; no three-way select
-	default:
-		select {
-		case b.reqs <- r:
-		case <-ctx.Done():
-			b.put(r)
-			return nil, b.wrap(unit, fc, addr, n, ctx.Err())
-		case <-b.done:
-			b.put(r)
-			return nil, b.wrap(unit, fc, addr, n, ErrClosed)
-		}
+// do waits for the line (priority units first), runs r on the caller's
+// goroutine and hands the line on.
+func (b *Bus) do(r *request, addr, n uint16) ([]byte, error) {
+	if b.closed.Load() {
+		return nil, b.wrap(r.unit, r.fc, addr, n, ErrClosed)
 	}
-	res := <-r.reply // Run always answers a request it took, and then forgets it
-	b.put(r)
-	if res.err != nil {
-		return nil, b.wrap(unit, fc, addr, n, res.err)
+	f := b.line.acquire(r.ctx, b.prio[r.unit], b)
+	if f == nil {
+		return nil, b.wrap(r.unit, r.fc, addr, n, fmt.Errorf("not sent: %w", r.ctx.Err()))
 	}
-	return res.data, nil
-}
-
-func (b *Bus) put(r *request) {
-	r.ctx, r.data = nil, nil
-	b.pool.Put(r)
+	defer b.line.release(f)
+	if b.closed.Load() {
+		return nil, b.wrap(r.unit, r.fc, addr, n, ErrClosed)
+	}
+	r.f = f
+	data, err := b.exec(r)
+	if err != nil {
+		return nil, b.wrap(r.unit, r.fc, addr, n, err)
+	}
+	return data, nil
 }
 
 // wrap names the bus, unit, function and register in err.
@@ -311,13 +313,25 @@ func (b *Bus) wrap(unit, fc byte, addr, n uint16, err error) error {
 	return fmt.Errorf("modbus %q unit %d: %s: %w", b.name, unit, op, err)
 }
 
-// exec runs one request on the Run goroutine. Its deadline is the earlier
-// of now+Timeout and the caller's. The caller's cancellation interrupts a
-// read in progress (TCP); Run's own cancellation waits for the request in
-// flight, which its deadline bounds.
-func (b *Bus) exec(r *request) result {
+// exec runs one request; the caller holds the line. Its deadline is the
+// earlier of now+Timeout and the caller's. The caller's cancellation
+// interrupts a read in progress (TCP), as does a priority request that
+// waited PreemptAfter for the line.
+func (b *Bus) exec(r *request) ([]byte, error) {
 	if err := r.ctx.Err(); err != nil {
-		return result{err: fmt.Errorf("not sent: %w", err)} // the caller gave up while queued
+		return nil, fmt.Errorf("not sent: %w", err) // the caller gave up while queued
+	}
+	u := &b.units[r.unit]
+	if !u.until.IsZero() {
+		if now := b.now(); now.Before(u.until) {
+			b.mu.Lock()
+			b.stats.Requests++
+			b.stats.Errors++
+			b.stats.Quarantined++
+			b.mu.Unlock()
+			return nil, fmt.Errorf("%w: unit %d quarantined for %v after %d timeouts in a row",
+				ErrUnavailable, r.unit, u.until.Sub(now).Round(time.Millisecond), u.timeouts)
+		}
 	}
 	// I/O deadlines go to the kernel, so they use the real clock.
 	now := time.Now()
@@ -328,6 +342,18 @@ func (b *Bus) exec(r *request) result {
 	lat := time.Duration(-1) // set when a reply arrived
 	data, err := b.roundTrip(r, now, deadline, &lat)
 
+	timedOut := errors.Is(err, ErrTimeout)
+	switch {
+	case timedOut && r.ctx.Err() == nil:
+		u.timeouts++
+		if u.timeouts >= unitTimeoutsToQuarantine {
+			u.backoff = min(max(2*u.backoff, DefaultUnitBackoffMin), DefaultUnitBackoffMax)
+			u.until = b.now().Add(u.backoff)
+			b.log.Warn("modbus unit quarantined after timeouts in a row", "unit", r.unit, "timeouts", u.timeouts, "for", u.backoff)
+		}
+	case err == nil || errors.Is(err, ErrException):
+		*u = unitState{} // it answers
+	}
 	b.mu.Lock()
 	b.stats.Requests++
 	if lat >= 0 {
@@ -336,14 +362,16 @@ func (b *Bus) exec(r *request) result {
 	if err != nil {
 		b.stats.Errors++
 		switch {
-		case errors.Is(err, ErrTimeout):
+		case timedOut:
 			b.stats.Timeouts++
 		case errors.Is(err, ErrException):
 			b.stats.Exceptions++
+		case errors.Is(err, ErrPreempted):
+			b.stats.Preempted++
 		}
 	}
 	b.mu.Unlock()
-	return result{data: data, err: err}
+	return data, err
 }
 
 // roundTrip sends r and reads its reply. now is the real clock when exec
@@ -374,6 +402,8 @@ func (b *Bus) roundTrip(r *request, now, deadline time.Time, lat *time.Duration)
 			b.disconnect() // a late reply must never answer the next request
 			var fe frameError
 			switch {
+			case r.f != nil && r.f.preempted.Load() && r.ctx.Err() == nil:
+				return nil, fmt.Errorf("%w after %v on the line", ErrPreempted, time.Since(r.f.start).Round(time.Millisecond))
 			case r.ctx.Err() != nil || isTimeout(err) || !time.Now().Before(deadline):
 				return nil, b.ctxErr(r, deadline, err)
 			case errors.As(err, &fe):

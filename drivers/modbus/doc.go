@@ -2,14 +2,29 @@
 // by every device (unit id) behind it. It is built on github.com/grid-x/modbus
 // for framing and the connection, and adds what a site needs around it.
 //
-// One goroutine, started by the caller through Run, owns the connection and
-// executes requests one at a time, in the order they arrive: a line never
-// carries two requests at once. Every request carries its unit id and its own
-// context; the bus bounds it by Options.Timeout (the caller's deadline, if
-// earlier, wins). Cancelling a caller's context abandons its request: while
-// queued it is never sent; in flight on TCP the read is interrupted and the
-// connection closed. Cancelling Run's context stops the bus after the request
-// in flight, which its deadline bounds.
+// A request runs on its caller's goroutine once the caller holds the line,
+// a lock with two queues: a line never carries two requests at once.
+// Requests of the units listed in Options.Priority (the fire-alarm DI
+// module) go before every waiting request of another unit; on TCP, one that
+// has waited Options.PreemptAfter behind a request of another unit
+// interrupts it (that request fails with ErrPreempted and the connection is
+// dialled afresh), so a unit that never answers cannot keep the fire-alarm
+// module unread for a whole timeout. On RTU a request on the wire cannot be
+// interrupted: the priority request waits at most one Timeout.
+//
+// Every request carries its unit id and its own context; the bus bounds it
+// by Options.Timeout (the caller's deadline, if earlier, wins). Cancelling a
+// caller's context abandons its request: while waiting for the line it is
+// never sent; in flight on TCP the read is interrupted and the connection
+// closed. Run only marks the end: once its context ends it waits for the
+// request in flight, closes the connection and makes later requests fail
+// with ErrClosed.
+//
+// A unit that times out twice in a row is quarantined: its requests fail at
+// once with ErrUnavailable for DefaultUnitBackoffMin, doubling per further
+// timeout up to DefaultUnitBackoffMax, after which one request probes it.
+// A dead unit thus costs its line one timeout per quarantine, not one per
+// request.
 //
 // Connection life cycle:
 //
@@ -30,7 +45,8 @@
 // Errors name the bus, the unit and the register, and wrap one of the
 // sentinels: ErrTimeout, ErrShortReply, ErrBadReply, ErrException (as
 // *ExceptionError with the function and exception code), ErrUnavailable,
-// ErrClosed; or the caller's own context error when its context ended first.
+// ErrPreempted, ErrClosed; or the caller's own context error when its
+// context ended first.
 //
 // Stats returns counters and a latency histogram; busmetrics.NewCollector
 // exposes them to Prometheus (the caller registers it). modbustest serves

@@ -23,6 +23,10 @@ var (
 	// ErrUnavailable: the bus has no connection and is waiting out its
 	// reconnect backoff, or the dial failed.
 	ErrUnavailable = errors.New("bus unavailable")
+	// ErrPreempted: the request was interrupted on the line so that a
+	// priority unit's request (the fire-alarm module) could go first; it
+	// may or may not have reached the device.
+	ErrPreempted = errors.New("preempted by a priority request")
 	// ErrClosed: the bus is not running any more (Run returned).
 	ErrClosed = errors.New("bus closed")
 	// ErrInvalidRequest: the request itself is not valid Modbus (quantity

@@ -29,6 +29,10 @@ type link interface {
 	// Transport errors are returned as they are; a reply that cannot be
 	// decoded is a frameError.
 	send(ctx context.Context, deadline time.Time, timeout time.Duration, unit, fc byte, data []byte) (byte, []byte, error)
+	// interruptible reports whether interrupt can unblock a read.
+	interruptible() bool
+	// interrupt makes a read in progress fail at once (no-op if it cannot).
+	interrupt()
 }
 
 // frameError: bytes arrived but do not form a valid reply frame for the
@@ -59,10 +63,10 @@ func isIO(err error) bool {
 
 // gridxLink adapts a grid-x handler (TCP or RTU).
 type gridxLink struct {
-	h          gridx.ClientHandler
-	setTimeout func(time.Duration)
-	setSlave   func(byte)
-	interrupt  func() // unblocks a read in progress; may be nil
+	h           gridx.ClientHandler
+	setTimeout  func(time.Duration)
+	setSlave    func(byte)
+	interruptFn func() // unblocks a read in progress; may be nil
 	// openTimeout, if set, is the timeout in force while connecting: a
 	// serial port keeps the per-read timeout it was opened with.
 	openTimeout time.Duration
@@ -76,6 +80,14 @@ func (l *gridxLink) connect(ctx context.Context) error {
 }
 func (l *gridxLink) close() error { return l.h.Close() }
 
+func (l *gridxLink) interruptible() bool { return l.interruptFn != nil }
+
+func (l *gridxLink) interrupt() {
+	if l.interruptFn != nil {
+		l.interruptFn()
+	}
+}
+
 func (l *gridxLink) send(ctx context.Context, deadline time.Time, timeout time.Duration, unit, fc byte, data []byte) (byte, []byte, error) {
 	if timeout <= 0 {
 		return 0, nil, context.DeadlineExceeded
@@ -86,9 +98,9 @@ func (l *gridxLink) send(ctx context.Context, deadline time.Time, timeout time.D
 	if err != nil {
 		return 0, nil, fmt.Errorf("encode: %w", err)
 	}
-	if l.interrupt != nil && ctx.Done() != nil {
+	if l.interruptFn != nil && ctx.Done() != nil {
 		done := make(chan struct{})
-		stop := context.AfterFunc(ctx, func() { defer close(done); l.interrupt() })
+		stop := context.AfterFunc(ctx, func() { defer close(done); l.interruptFn() })
 		defer func() {
 			if !stop() {
 				<-done // never let a late interrupt hit the next request's read
@@ -121,10 +133,10 @@ func NewTCP(addr string, opts Options) *Bus {
 	h.LinkRecoveryTimeout = 0
 	h.ProtocolRecoveryTimeout = 0
 	l := &gridxLink{
-		h:          h,
-		setTimeout: func(d time.Duration) { h.Timeout = d },
-		setSlave:   h.SetSlave,
-		interrupt:  t.interrupt,
+		h:           h,
+		setTimeout:  func(d time.Duration) { h.Timeout = d },
+		setSlave:    h.SetSlave,
+		interruptFn: t.interrupt,
 	}
 	return newBus("tcp "+addr, l, opts)
 }

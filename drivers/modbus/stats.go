@@ -7,13 +7,15 @@ import (
 
 // Stats is a snapshot of a bus's counters since it was made.
 type Stats struct {
-	Requests   uint64 // requests the bus executed (sent, or refused during backoff)
-	Errors     uint64 // requests that failed, for any reason below or another
-	Timeouts   uint64 // requests without a reply in time
-	Exceptions uint64 // Modbus exception replies
-	Reconnects uint64 // successful dials after the connection had been lost
-	DialErrors uint64 // failed dials
-	Latency    Histogram
+	Requests    uint64 // requests the bus executed (sent, or refused during backoff)
+	Errors      uint64 // requests that failed, for any reason below or another
+	Timeouts    uint64 // requests without a reply in time
+	Exceptions  uint64 // Modbus exception replies
+	Preempted   uint64 // requests interrupted for a priority unit's request
+	Quarantined uint64 // requests refused at once: their unit timed out again and again
+	Reconnects  uint64 // successful dials after the connection had been lost
+	DialErrors  uint64 // failed dials
+	Latency     Histogram
 }
 
 // Histogram holds request latencies (send to reply, dial excluded) of the

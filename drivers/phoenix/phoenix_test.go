@@ -13,33 +13,32 @@ import (
 	"github.com/parkgrid/parkgrid/drivers/modbus"
 )
 
-func newFake() *driverstest.Bus {
-	b := driverstest.New()
-	b.Set(255, driverstest.InputRegisters, RegState, 'C', 0, 16)
-	b.Set(255, driverstest.Coils, CoilEnable, 0)
-	b.Set(255, driverstest.HoldingRegisters, RegMaxA, 0, 0, 0)
-	return b
-}
+func newFake() *driverstest.Bus { return vendorBus(0) }
 
 func TestStatus(t *testing.T) {
 	tests := []struct {
-		name string
-		regs []uint16
-		want drivers.ChargerStatus
-		err  string
+		name    string
+		state   uint16
+		maxA    uint16
+		enabled uint16
+		want    drivers.ChargerStatus
+		err     string
 	}{
-		{"charging", []uint16{'C', 0, 16}, drivers.ChargerStatus{State: 'C', OfferedA: 16}, ""},
-		{"fault", []uint16{'F', 17, 0}, drivers.ChargerStatus{State: 'F', ErrorCode: 17}, ""},
-		{"idle", []uint16{'A', 0, 0}, drivers.ChargerStatus{State: 'A'}, ""},
-		{"lower case", []uint16{'c', 0, 0}, drivers.ChargerStatus{}, `phoenix "cp-7": register 0x0064: state is not an ASCII letter A..F (raw 0063)`},
-		{"G", []uint16{'G', 0, 0}, drivers.ChargerStatus{}, `phoenix "cp-7": register 0x0064: state is not an ASCII letter A..F (raw 0047)`},
-		{"high byte set", []uint16{0x0143, 0, 0}, drivers.ChargerStatus{}, `phoenix "cp-7": register 0x0064: state is not an ASCII letter A..F (raw 0143)`},
-		{"offered 64 A", []uint16{'C', 0, 64}, drivers.ChargerStatus{}, `phoenix "cp-7": register 0x0066: offered current 64 A above 63 A (raw 0040)`},
+		{"charging", 'C', 16, 1, drivers.ChargerStatus{State: 'C', Enabled: true, MaxCurrentA: 16, OfferedA: 16}, ""},
+		{"paused", 'B', 16, 0, drivers.ChargerStatus{State: 'B', MaxCurrentA: 16}, ""},
+		{"fault", 'F', 6, 1, drivers.ChargerStatus{State: 'F', Enabled: true, MaxCurrentA: 6, OfferedA: 6}, ""},
+		{"below 6 A offers nothing", 'B', 3, 1, drivers.ChargerStatus{State: 'B', Enabled: true, MaxCurrentA: 3}, ""},
+		{"lower case", 'c', 16, 1, drivers.ChargerStatus{}, `phoenix "cp-7": register 0x0064: state is not an ASCII letter A..F (raw 0063)`},
+		{"G", 'G', 16, 1, drivers.ChargerStatus{}, `phoenix "cp-7": register 0x0064: state is not an ASCII letter A..F (raw 0047)`},
+		{"high byte set", 0x0143, 16, 1, drivers.ChargerStatus{}, `phoenix "cp-7": register 0x0064: state is not an ASCII letter A..F (raw 0143)`},
+		{"0.1 A firmware", 'C', 160, 1, drivers.ChargerStatus{}, `phoenix "cp-7": register 0x0210: max current 160 above 63 A (0.1 A firmware is not supported) (raw 00a0)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := newFake()
-			b.Set(255, driverstest.InputRegisters, RegState, tt.regs...)
+			b.Set(255, driverstest.InputRegisters, RegState, tt.state)
+			b.Set(255, driverstest.HoldingRegisters, RegMaxA, tt.maxA)
+			b.Set(255, driverstest.Coils, CoilEnable, tt.enabled)
 			got, err := New("cp-7", b, 255).Status(context.Background())
 			if tt.err != "" {
 				if err == nil || err.Error() != tt.err || !errors.Is(err, drivers.ErrDecode) {
@@ -59,16 +58,51 @@ func TestStatus(t *testing.T) {
 
 func TestStatusBusErrors(t *testing.T) {
 	b := newFake()
-	b.Reply = func(_ driverstest.Call, p []byte) []byte { return p[:4] }
+	b.Reply = func(_ driverstest.Call, p []byte) []byte { return p[:1] }
 	_, err := New("cp-7", b, 255).Status(context.Background())
-	if !errors.Is(err, drivers.ErrShortReply) || err.Error() != `phoenix "cp-7": read 100+3: short reply (4 of 6 bytes)` {
+	if !errors.Is(err, drivers.ErrShortReply) || err.Error() != `phoenix "cp-7": read input 100+1: short reply (1 of 2 bytes)` {
 		t.Errorf("short: err = %v", err)
 	}
 	b = newFake()
 	b.Fail = func(driverstest.Call) error { return modbus.ErrTimeout }
 	_, err = New("cp-7", b, 255).Status(context.Background())
-	if !errors.Is(err, drivers.ErrTimeout) || err.Error() != `phoenix "cp-7": read 100+3: timeout` {
+	if !errors.Is(err, drivers.ErrTimeout) || err.Error() != `phoenix "cp-7": read input 100+1: timeout` {
 		t.Errorf("timeout: err = %v", err)
+	}
+	b = newFake()
+	b.Fail = func(c driverstest.Call) error {
+		if c.Table == driverstest.Coils {
+			return modbus.ErrTimeout
+		}
+		return nil
+	}
+	_, err = New("cp-7", b, 255).Status(context.Background())
+	if !errors.Is(err, drivers.ErrTimeout) || err.Error() != `phoenix "cp-7": read coil 400: timeout` {
+		t.Errorf("coil timeout: err = %v", err)
+	}
+}
+
+func TestSample(t *testing.T) {
+	b := newFake()
+	// 230, 231, 229 V; 16, 16, -1 A; 11040 W; 70000 Wh (low word first).
+	b.Set(255, driverstest.InputRegisters, RegVoltages, 230, 0, 231, 0, 229, 0, 16, 0, 16, 0, 0xffff, 0xffff, 11040, 0)
+	b.Set(255, driverstest.HoldingRegisters, RegEnergyWh, 70000&0xffff, 70000>>16)
+	got, err := New("cp-7", b, 255).Sample(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := drivers.MeterSample{VoltageDV: [3]int64{2300, 2310, 2290}, CurrentMA: [3]int64{16000, 16000, -1000}, PowerW: 11040, ImportWh: 70000}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	c := New("cp-7", b, 255)
+	b.Set(255, driverstest.InputRegisters, RegChargeTime, 0x2345, 0x0001)
+	if d, err := c.ChargeTime(context.Background()); err != nil || d != 0x12345*time.Second {
+		t.Errorf("charge time %v, %v", d, err)
+	}
+	b.Set(255, driverstest.InputRegisters, RegFirmware, 'V'<<8|'1', '0'<<8|'.')
+	if fw, err := c.Firmware(context.Background()); err != nil || fw != "1V.0" {
+		t.Errorf("firmware %q, %v", fw, err)
 	}
 }
 
@@ -79,6 +113,9 @@ func TestSetMaxCurrentA(t *testing.T) {
 			t.Fatalf("%d A: %v", a, err)
 		}
 		want := []driverstest.Call{{Unit: 255, Table: driverstest.HoldingRegisters, Addr: 528, Qty: 1, Write: true, Vals: []uint16{uint16(a)}}}
+		if a == 0 { // the map has no 0 A: pause through the enable
+			want = []driverstest.Call{{Unit: 255, Table: driverstest.Coils, Addr: 400, Qty: 1, Write: true, Vals: []uint16{0}}}
+		}
 		if diff := cmp.Diff(want, b.Writes()); diff != "" {
 			t.Errorf("%d A: writes (-want +got):\n%s", a, diff)
 		}
@@ -117,41 +154,23 @@ func TestSetEnabled(t *testing.T) {
 	}
 }
 
-func TestSetFailsafe(t *testing.T) {
-	b := newFake()
-	c := New("cp-7", b, 255)
-	if err := c.SetFailsafe(context.Background(), 6, 1500*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	want := []driverstest.Call{{Unit: 255, Table: driverstest.HoldingRegisters, Addr: 529, Qty: 2, Write: true, Vals: []uint16{6, 2}}}
-	if diff := cmp.Diff(want, b.Writes()); diff != "" {
-		t.Errorf("writes (-want +got):\n%s", diff)
-	}
-	for _, tt := range []struct {
-		a int
-		d time.Duration
-	}{{3, time.Second}, {64, time.Second}, {0, -time.Second}, {0, 65536 * time.Second}} {
-		b := newFake()
-		if err := New("cp-7", b, 255).SetFailsafe(context.Background(), tt.a, tt.d); !errors.Is(err, drivers.ErrRange) {
-			t.Errorf("%d A, %v: err = %v, want ErrRange", tt.a, tt.d, err)
+func FuzzPhoenixDecode(f *testing.F) {
+	f.Add([]byte{0, 'C'}, []byte{0, 16}, make([]byte, 28))
+	f.Add([]byte{0, 'Z'}, []byte{0, 160}, []byte{0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0, 'A'}, []byte{}, []byte{0, 230, 0, 0, 0, 230, 0, 0, 0, 230, 0, 0, 0, 16, 0, 0, 0, 16, 0, 0, 0, 16, 0, 0, 0x2b, 0x20, 0, 0})
+	f.Fuzz(func(t *testing.T, state, maxA, meas []byte) {
+		if s, err := DecodeState("fuzz", state); err == nil && !s.Valid() {
+			t.Fatalf("accepted state %q", s)
 		}
-		if len(b.Calls()) != 0 {
-			t.Errorf("%d A, %v: wrote before refusing", tt.a, tt.d)
+		if a, err := DecodeMaxCurrent("fuzz", maxA); err == nil && (a < 0 || a > MaxCurrentA) {
+			t.Fatalf("accepted max current %d", a)
 		}
-	}
-}
-
-func FuzzPhoenixDecodeStatus(f *testing.F) {
-	f.Add([]byte{0, 'C', 0, 0, 0, 16})
-	f.Add([]byte{0, 'Z', 0, 0, 0, 16})
-	f.Add([]byte{0, 'A'})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := DecodeStatus("fuzz", b)
-		if err != nil {
-			return
-		}
-		if !s.State.Valid() || s.OfferedA < 0 || s.OfferedA > MaxCurrentA {
-			t.Fatalf("accepted %+v", s)
+		if s, err := DecodeMeasurements("fuzz", meas); err == nil {
+			for ph := range 3 {
+				if s.VoltageDV[ph] < 0 || s.CurrentMA[ph] < -1_000_000 || s.CurrentMA[ph] > 1_000_000 {
+					t.Fatalf("accepted %+v", s)
+				}
+			}
 		}
 	})
 }

@@ -40,7 +40,7 @@ type Bus interface {
 // Row is one value a device reported.
 type Row struct {
 	Name     string `json:"name"`
-	Value    string `json:"value"` // formatted number, or "error: …"
+	Value    string `json:"value"` // formatted number (a JSON number in WriteJSON), or a state, or "error: …"
 	Unit     string `json:"unit,omitempty"`
 	Register string `json:"register"` // table and address, e.g. "input 0x0006"
 }
@@ -201,15 +201,17 @@ func (p *prober) eichrecht() {
 }
 
 func (p *prober) phoenix() {
-	b, err := p.bus.ReadInputRegisters(p.ctx, p.unit, phoenix.RegState, 3)
-	var s drivers.ChargerStatus
+	b, err := p.input(phoenix.RegState, 1)
+	var st drivers.ChargeState
 	if err == nil {
-		s, err = phoenix.DecodeStatus("probe", b)
+		st, err = phoenix.DecodeState("probe", b)
 	}
-	if p.group("status", reg("input", phoenix.RegState), err) {
-		p.add("state", s.State.String(), "", reg("input", phoenix.RegState))
-		p.add("error code", strconv.Itoa(int(s.ErrorCode)), "", reg("input", phoenix.RegErrorCode))
-		p.add("offered current", strconv.Itoa(s.OfferedA), "A", reg("input", phoenix.RegOfferedA))
+	if p.group("state", reg("input", phoenix.RegState), err) {
+		p.add("state", st.String(), "", reg("input", phoenix.RegState))
+	}
+	b, err = p.input(phoenix.RegChargeTime, 2)
+	if p.group("charge time", reg("input", phoenix.RegChargeTime), err) {
+		p.add("charge time", strconv.FormatUint(uint64(phoenix.Uint32LowWordFirst(b)), 10), "s", reg("input", phoenix.RegChargeTime))
 	}
 	c, err := p.bus.ReadCoils(p.ctx, p.unit, phoenix.CoilEnable, 1)
 	if err == nil && len(c) < 1 {
@@ -218,18 +220,50 @@ func (p *prober) phoenix() {
 	if p.group("enable", reg("coil", phoenix.CoilEnable), err) {
 		p.add("charging enabled", strconv.FormatBool(c[0]&1 == 1), "", reg("coil", phoenix.CoilEnable))
 	}
-	b, err = p.holding(phoenix.RegMaxA, 3)
-	if p.group("setpoints", reg("holding", phoenix.RegMaxA), err) {
-		p.add("max current", strconv.Itoa(int(binary.BigEndian.Uint16(b))), "A", reg("holding", phoenix.RegMaxA))
-		p.add("fallback current", strconv.Itoa(int(binary.BigEndian.Uint16(b[2:]))), "A", reg("holding", phoenix.RegFallbackA))
-		p.add("watchdog", strconv.Itoa(int(binary.BigEndian.Uint16(b[4:]))), "s", reg("holding", phoenix.RegWatchdogS))
+	b, err = p.holding(phoenix.RegMaxA, 1)
+	var maxA int
+	if err == nil {
+		maxA, err = phoenix.DecodeMaxCurrent("probe", b)
+	}
+	if p.group("max current", reg("holding", phoenix.RegMaxA), err) {
+		p.add("max current", strconv.Itoa(maxA), "A", reg("holding", phoenix.RegMaxA))
+	}
+	b, err = p.input(phoenix.RegVoltages, 14)
+	var m drivers.MeterSample
+	if err == nil {
+		m, err = phoenix.DecodeMeasurements("probe", b)
+	}
+	if p.group("meter", reg("input", phoenix.RegVoltages), err) {
+		for ph := range 3 {
+			p.add(fmt.Sprintf("voltage L%d", ph+1), strconv.FormatInt(m.VoltageDV[ph]/10, 10), "V", reg("input", phoenix.RegVoltages+uint16(2*ph)))
+		}
+		for ph := range 3 {
+			p.add(fmt.Sprintf("current L%d", ph+1), strconv.FormatInt(m.CurrentMA[ph]/1000, 10), "A", reg("input", phoenix.RegCurrents+uint16(2*ph)))
+		}
+		p.add("power", strconv.FormatInt(m.PowerW, 10), "W", reg("input", phoenix.RegPower))
+	}
+	b, err = p.holding(phoenix.RegEnergyWh, 2)
+	if p.group("energy", reg("holding", phoenix.RegEnergyWh), err) {
+		p.add("energy", strconv.FormatUint(uint64(phoenix.Uint32LowWordFirst(b)), 10), "Wh", reg("holding", phoenix.RegEnergyWh))
 	}
 }
 
+func (p *prober) input(addr, qty uint16) ([]byte, error) {
+	b, err := p.bus.ReadInputRegisters(p.ctx, p.unit, addr, qty)
+	if err == nil && len(b) < 2*int(qty) {
+		err = fmt.Errorf("read input 0x%04x+%d: %w (%d of %d bytes)", addr, qty, drivers.ErrShortReply, len(b), 2*qty)
+	}
+	return b, err
+}
+
 func (p *prober) diinput() {
-	m, err := diinput.New("probe", p.bus, p.unit, diinput.MaxSPD)
+	// The fire loop and its supervision are inputs 0 and 1 on every module;
+	// the SPD contacts follow, as many as the module has (8-input modules
+	// have 6, 10-input modules 8), so they are read one at a time until the
+	// module answers that an input does not exist.
+	m, err := diinput.New("probe", p.bus, p.unit, 0)
 	if err != nil {
-		panic(err) // MaxSPD is always valid
+		panic(err) // 0 SPD contacts is always valid
 	}
 	s, err := m.Contacts(p.ctx)
 	if !p.group("inputs", reg("discrete", 0), err) {
@@ -243,8 +277,13 @@ func (p *prober) diinput() {
 	}
 	p.add("fire loop", state(s.FireLoopClosed, "healthy", "ALARM"), "", reg("discrete", diinput.InputFireLoop))
 	p.add("fire loop supervision", state(s.SupervisionIntact, "intact", "WIRE BREAK"), "", reg("discrete", diinput.InputSupervision))
-	for i, c := range s.SPDClosed {
-		p.add("SPD "+strconv.Itoa(i+1), state(c, "healthy", "TRIPPED"), "", reg("discrete", diinput.InputSPD+uint16(i)))
+	for i := range diinput.MaxSPD {
+		addr := diinput.InputSPD + uint16(i)
+		b, err := p.bus.ReadDiscreteInputs(p.ctx, p.unit, addr, 1)
+		if err != nil || len(b) < 1 {
+			break // no such input: the module has i SPD contacts
+		}
+		p.add("SPD "+strconv.Itoa(i+1), state(b[0]&1 == 1, "healthy", "TRIPPED"), "", reg("discrete", addr))
 	}
 }
 
@@ -268,6 +307,44 @@ func (r Result) WriteTable(w io.Writer) error {
 }
 
 // WriteJSON writes the result as one indented JSON object.
+// MarshalJSON writes a numeric value as a JSON number (its exact text, e.g.
+// 230.3 or 12345.688), any other value (a state, "error: …") as a string.
+func (r Row) MarshalJSON() ([]byte, error) {
+	var value any = r.Value
+	if isNumber(r.Value) {
+		value = json.Number(r.Value)
+	}
+	return json.Marshal(struct {
+		Name     string `json:"name"`
+		Value    any    `json:"value"`
+		Unit     string `json:"unit,omitempty"`
+		Register string `json:"register"`
+	}{r.Name, value, r.Unit, r.Register})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *Row) UnmarshalJSON(b []byte) error {
+	var w struct {
+		Name     string          `json:"name"`
+		Value    json.RawMessage `json:"value"`
+		Unit     string          `json:"unit"`
+		Register string          `json:"register"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*r = Row{Name: w.Name, Unit: w.Unit, Register: w.Register, Value: string(w.Value)}
+	if len(w.Value) > 0 && w.Value[0] == '"' {
+		return json.Unmarshal(w.Value, &r.Value)
+	}
+	return nil
+}
+
+// isNumber reports whether s is a JSON number literal.
+func isNumber(s string) bool {
+	return s != "" && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9')) && json.Valid([]byte(s))
+}
+
 func (r Result) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

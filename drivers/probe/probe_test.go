@@ -54,9 +54,12 @@ func site(t *testing.T) (*modbus.Bus, []byte) {
 	m.Set(2, modbustest.HoldingRegisters, 0x40, uint16(len(der)))
 	m.SetBytes(2, modbustest.HoldingRegisters, 0x41, der)
 
-	m.Set(3, modbustest.InputRegisters, 100, 'C', 0, 16)
+	m.Set(3, modbustest.InputRegisters, 100, 'C')
+	m.Set(3, modbustest.InputRegisters, 102, 70, 0) // 70 s charging: above any current
+	m.Set(3, modbustest.InputRegisters, 108, 230, 0, 231, 0, 229, 0, 16, 0, 16, 0, 16, 0, 11040, 0)
 	m.Set(3, modbustest.Coils, 400, 1)
-	m.Set(3, modbustest.HoldingRegisters, 528, 16, 6, 30)
+	m.Set(3, modbustest.HoldingRegisters, 528, 16)
+	m.Set(3, modbustest.HoldingRegisters, 904, 0x86a0, 1) // 100000 Wh
 
 	m.Set(4, modbustest.DiscreteInputs, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1)
 	m.Set(5, modbustest.InputRegisters, 1, 0xFFF6, 456)
@@ -108,12 +111,17 @@ func TestProbe(t *testing.T) {
 		}},
 		{"phoenix", 3, []Row{
 			{"state", "C", "", "input 0x0064"},
-			{"error code", "0", "", "input 0x0065"},
-			{"offered current", "16", "A", "input 0x0066"},
+			{"charge time", "70", "s", "input 0x0066"},
 			{"charging enabled", "true", "", "coil 0x0190"},
 			{"max current", "16", "A", "holding 0x0210"},
-			{"fallback current", "6", "A", "holding 0x0211"},
-			{"watchdog", "30", "s", "holding 0x0212"},
+			{"voltage L1", "230", "V", "input 0x006c"},
+			{"voltage L2", "231", "V", "input 0x006e"},
+			{"voltage L3", "229", "V", "input 0x0070"},
+			{"current L1", "16", "A", "input 0x0072"},
+			{"current L2", "16", "A", "input 0x0074"},
+			{"current L3", "16", "A", "input 0x0076"},
+			{"power", "11040", "W", "input 0x0078"},
+			{"energy", "100000", "Wh", "holding 0x0388"},
 		}},
 		{"diinput", 4, []Row{
 			{"fire loop", "closed (healthy)", "", "discrete 0x0000"},
@@ -231,5 +239,59 @@ func TestProbePartialDevice(t *testing.T) {
 	last := res.Rows[12]
 	if last.Name != "total energy" || !strings.HasPrefix(last.Value, "error: ") || !strings.Contains(last.Value, "illegal data address") {
 		t.Errorf("last row = %+v", last)
+	}
+}
+
+// TestJSONNumbersAreNumbers: --json writes measured values as JSON numbers
+// and states as strings.
+func TestJSONNumbersAreNumbers(t *testing.T) {
+	var buf bytes.Buffer
+	r := Result{Kind: "sdm630", Unit: 1, Rows: []Row{
+		{Name: "voltage L1", Value: "230.3", Unit: "V", Register: "input 0x0000"},
+		{Name: "power", Value: "-3580", Unit: "W", Register: "input 0x000c"},
+		{Name: "fire loop", Value: "closed (healthy)", Register: "discrete 0x0000"},
+		{Name: "energy", Value: "error: timeout", Register: "input 0x0048"},
+	}}
+	if err := r.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Rows []struct {
+			Value any `json:"value"`
+		} `json:"rows"`
+	}
+	dec := json.NewDecoder(&buf)
+	dec.UseNumber()
+	if err := dec.Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	want := []any{json.Number("230.3"), json.Number("-3580"), "closed (healthy)", "error: timeout"}
+	for i, w := range want {
+		if got.Rows[i].Value != w {
+			t.Errorf("row %d value %#v, want %#v", i, got.Rows[i].Value, w)
+		}
+	}
+}
+
+// TestDIInputWithEightInputs: a module with 8 inputs (fire loop,
+// supervision, 6 SPD contacts) is probed without an error row.
+func TestDIInputWithEightInputs(t *testing.T) {
+	m := modbustest.NewMemory()
+	m.Set(4, modbustest.DiscreteInputs, 0, 1, 1, 1, 1, 0, 1, 1, 1)
+	srv := modbustest.NewServer(t, m)
+	bus := modbus.NewTCP(srv.Addr, modbus.Options{Name: "di8", Timeout: time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = bus.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	res, err := Probe(ctx, bus, 4, "diinput")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Errors != 0 || len(res.Rows) != 8 {
+		t.Fatalf("rows %+v, errors %d; want 8 rows, none an error", res.Rows, res.Errors)
+	}
+	if res.Rows[4].Name != "SPD 3" || !strings.HasPrefix(res.Rows[4].Value, "open") || res.Rows[7].Name != "SPD 6" {
+		t.Errorf("rows %+v", res.Rows)
 	}
 }

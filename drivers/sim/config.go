@@ -99,16 +99,13 @@ type CarsConfig struct {
 	TaperFromPct float64 `yaml:"taper_from_pct"`
 }
 
-// ChargerConfig holds the charge controllers' power-on register values.
+// ChargerConfig holds the charge controllers' power-on register values: at
+// start and after a reboot (FaultReboot).
 type ChargerConfig struct {
-	// Enabled is coil 400 at start (default true).
+	// Enabled is coil 400 at power-on (default true).
 	Enabled *bool `yaml:"enabled"`
-	// MaxCurrentA is holding 528 at start (default 16).
+	// MaxCurrentA is holding 528 at power-on (default 16).
 	MaxCurrentA *int `yaml:"max_current_a"`
-	// FallbackA is holding 529 at start (default 0).
-	FallbackA int `yaml:"fallback_a"`
-	// WatchdogS is holding 530 at start (default 0, off).
-	WatchdogS int `yaml:"watchdog_s"`
 }
 
 // OCMFConfig fills the gateway and meter fields of the snapshots.
@@ -461,14 +458,8 @@ func (c *Config) validate() error {
 	if cc.TaperFromPct <= 0 || cc.TaperFromPct >= 100 {
 		bad("cars.taper_from_pct", "%v outside 0..100", cc.TaperFromPct)
 	}
-	if a := *c.Chargers.MaxCurrentA; !validCurrent(a) {
-		bad("chargers.max_current_a", "%d must be 0 or 6..63", a)
-	}
-	if a := c.Chargers.FallbackA; !validCurrent(a) {
-		bad("chargers.fallback_a", "%d must be 0 or 6..63", a)
-	}
-	if s := c.Chargers.WatchdogS; s < 0 || s > 65535 {
-		bad("chargers.watchdog_s", "%d outside 0..65535", s)
+	if a := *c.Chargers.MaxCurrentA; a < 6 || a > 63 {
+		bad("chargers.max_current_a", "%d must be 6..63 (holding 528)", a)
 	}
 	if c.OCMF.SnapshotDelay < 0 {
 		bad("ocmf.snapshot_delay", "%v must be ≥ 0", c.OCMF.SnapshotDelay)
@@ -595,8 +586,6 @@ func (g PointGroupConfig) rotation(i int) string {
 	}
 	return g.Rotation
 }
-
-func validCurrent(a int) bool { return a == 0 || (a >= 6 && a <= 63) }
 
 // listenerAddr returns the configured address of a listener name.
 func (c *Config) listenerAddr(name string) string {

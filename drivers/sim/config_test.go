@@ -16,7 +16,7 @@ var badConfigs = map[string]string{ // file in testdata/bad → expected error s
 	"bad_rotation.yaml":       `sub_distributions[0].points[0].rotation: "L1L3L2" is not`,
 	"no_listener.yaml":        `grid.listener: no listener "side"`,
 	"duplicate_name.yaml":     `"p1" already names sub_distributions[0].points[0] (point p1 controller)`,
-	"bad_fallback.yaml":       `chargers.fallback_a: 3 must be 0 or 6..63`,
+	"bad_max_current.yaml":    `chargers.max_current_a: 3 must be 6..63 (holding 528)`,
 	"profile_length.yaml":     `grid.profile: has 3 factors, want 24`,
 	"listener_collision.yaml": `address 127.0.0.1:1502 already used by listener "main"`,
 	"bad_duration.yaml":       `cannot unmarshal !!str`,

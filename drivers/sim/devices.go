@@ -59,6 +59,7 @@ type sdmMeter struct {
 	sub      *subDist // nil: the grid meter
 	frozen   bool     // fault: energy registers stop
 	frozenWh int64
+	reversed [3]bool // fault: the phase's current transformer is reversed
 }
 
 // sdmValues are the meter's readings in SI units.
@@ -78,6 +79,12 @@ func (m *sdmMeter) values(s *Sim) sdmValues {
 	}
 	if m.frozen {
 		v.importWh = m.frozenWh
+	}
+	for ph, r := range m.reversed {
+		if r {
+			v.totalW -= 2 * v.power[ph]
+			v.current[ph], v.power[ph] = -v.current[ph], -v.power[ph]
+		}
 	}
 	return v
 }
@@ -115,54 +122,80 @@ func (m *sdmMeter) serve(s *Sim, t time.Time, req *mbserver.Request) mbserver.Re
 
 // ---- Phoenix charge controller ----
 
-// Phoenix register addresses.
+// Phoenix EV-ETH register addresses: the map evcc uses
+// (charger/phoenix-ev-eth.go), and nothing else (docs/registers.md).
 const (
-	regState     = 100 // input
-	regError     = 101 // input
-	regOffered   = 102 // input
-	coilEnable   = 400
-	regMaxA      = 528 // holding
-	regFallbackA = 529 // holding
-	regWatchdogS = 530 // holding
+	regState      = 100 // input: state letter in the low byte
+	regChargeTime = 102 // input, 2: charge time, s, uint32 low word first
+	regFirmware   = 105 // input, 2: firmware, ASCII, low byte first
+	regVoltages   = 108 // input, 6: V L1..L3, int32 low word first
+	regCurrents   = 114 // input, 6: A L1..L3, int32 low word first
+	regPower      = 120 // input, 2: W, int32 low word first
+	coilEnable    = 400
+	regMaxA       = 528 // holding: max charging current, A (6..63)
+	phxEnergyWh   = 904 // holding, 2: Wh, uint32 low word first
 )
 
-// controller is a Phoenix EV-CC-AC1-M3-style charge controller.
+// simFirmware is what input 105–106 read: "SIM1", low byte first.
+var simFirmware = [2]uint16{'I'<<8 | 'S', '1'<<8 | 'M'}
+
+// phoenixInput reports whether an input register is in the vendor map.
+func phoenixInput(a uint16) bool {
+	return a == regState || (a >= regChargeTime && a <= regChargeTime+1) ||
+		(a >= regFirmware && a <= regFirmware+1) || (a >= regVoltages && a <= regPower+1)
+}
+
+// controller is a Phoenix EV-CC-AC1-M3 / EV-ETH charge controller.
 type controller struct {
 	devBase
-	p           *point
-	enabled     bool
-	setpointA   int
-	fallbackA   int
-	watchdogS   int
-	lastContact time.Time // simulated; restarts the watchdog
+	p         *point
+	enabled   bool
+	setpointA int
+	powerOn   ChargerConfig // what a reboot restores
+
+	refuseWrites   bool // fault: writes answered with exception 04, reads work
+	ignoreSetpoint bool // fault: the car draws its maximum whatever is offered
 
 	lastSetpoint   *SetpointWrite
 	setpointWrites int
 	lastEnable     *SetpointWrite
 }
 
-func (c *controller) watchdogExpired(t time.Time) bool {
-	return c.watchdogS > 0 && t.Sub(c.lastContact) >= time.Duration(c.watchdogS)*time.Second
+// reboot puts the controller back to its power-on registers.
+func (c *controller) reboot() {
+	c.enabled, c.setpointA = *c.powerOn.Enabled, *c.powerOn.MaxCurrentA
 }
 
 func (c *controller) serve(s *Sim, t time.Time, req *mbserver.Request) mbserver.Reply {
-	wasExpired := c.watchdogExpired(t)
-	c.lastContact = t
-	if wasExpired {
-		s.dirty = true
-	}
 	p := c.p
 	switch req.Function {
 	case mbserver.ReadInputRegisters:
+		for i := range req.Quantity {
+			if !phoenixInput(req.Addr + i) {
+				return exception(mbserver.IllegalDataAddress)
+			}
+		}
 		s.refresh(t)
-		return regsFrom(req, regState, regOffered, func(a uint16) uint16 {
-			switch a {
-			case regState:
+		var chargeS uint32
+		if p.car != nil {
+			chargeS = uint32(max(0, t.Sub(p.car.arrived)/time.Second))
+		}
+		return regsFrom(req, regState, regPower+1, func(a uint16) uint16 {
+			switch {
+			case a == regState:
 				return uint16(p.state)
-			case regError:
-				return uint16(p.evFault)
+			case a < regFirmware:
+				return lowWordFirst(chargeS, a-regChargeTime)
+			case a < regVoltages:
+				return simFirmware[a-regFirmware]
+			case a < regCurrents:
+				i := (a - regVoltages) / 2
+				return lowWordFirst(uint32(int32(math.Round(s.voltage[p.gridOf[i]]))), (a-regVoltages)%2)
+			case a < regPower:
+				i := (a - regCurrents) / 2
+				return lowWordFirst(uint32(int32((p.currentMA[i]+500)/1000)), (a-regCurrents)%2)
 			default:
-				return uint16(p.offeredA(t))
+				return lowWordFirst(uint32(int32(p.powerTotW)), a-regPower)
 			}
 		})
 	case mbserver.ReadCoils:
@@ -170,54 +203,56 @@ func (c *controller) serve(s *Sim, t time.Time, req *mbserver.Request) mbserver.
 			return exception(mbserver.IllegalDataAddress)
 		}
 		return mbserver.Reply{Bits: []bool{c.enabled}}
-	case mbserver.WriteSingleCoil, mbserver.WriteMultipleCoils:
-		if req.Addr != coilEnable || req.Quantity != 1 {
+	case mbserver.ReadHoldingRegisters:
+		first, last := req.Addr, int(req.Addr)+int(req.Quantity)-1
+		switch {
+		case first == regMaxA && last == regMaxA:
+			return mbserver.Reply{Registers: []uint16{uint16(c.setpointA)}}
+		case first >= phxEnergyWh && last <= phxEnergyWh+1:
+			s.refresh(t)
+			wh := uint32(p.energy.Wh())
+			return regsFrom(req, phxEnergyWh, phxEnergyWh+1, func(a uint16) uint16 { return lowWordFirst(wh, a-phxEnergyWh) })
+		}
+		return exception(mbserver.IllegalDataAddress)
+	case mbserver.WriteSingleCoil:
+		if req.Addr != coilEnable {
 			return exception(mbserver.IllegalDataAddress)
+		}
+		if c.refuseWrites {
+			return exception(mbserver.ServerDeviceFailure)
 		}
 		c.enabled = req.Bits[0]
 		w := s.logWrite(t, c.name, c.unit, "enable", b2i(c.enabled))
 		c.lastEnable = &w
 		s.dirty = true
 		return mbserver.Reply{}
-	case mbserver.ReadHoldingRegisters:
-		return regsFrom(req, regMaxA, regWatchdogS, func(a uint16) uint16 {
-			switch a {
-			case regMaxA:
-				return uint16(c.setpointA)
-			case regFallbackA:
-				return uint16(c.fallbackA)
-			default:
-				return uint16(c.watchdogS)
-			}
-		})
-	case mbserver.WriteSingleRegister, mbserver.WriteMultipleRegisters:
-		if req.Addr < regMaxA || int(req.Addr)+int(req.Quantity)-1 > regWatchdogS {
+	case mbserver.WriteSingleRegister:
+		if req.Addr != regMaxA {
 			return exception(mbserver.IllegalDataAddress)
 		}
-		for i, v := range req.Registers { // check all before applying any
-			if a := req.Addr + uint16(i); a != regWatchdogS && !validCurrent(int(v)) {
-				return exception(mbserver.IllegalDataValue)
-			}
+		if v := int(req.Registers[0]); v < 6 || v > 63 {
+			return exception(mbserver.IllegalDataValue)
 		}
-		for i, v := range req.Registers {
-			switch req.Addr + uint16(i) {
-			case regMaxA:
-				c.setpointA = int(v)
-				w := s.logWrite(t, c.name, c.unit, "setpoint", int(v))
-				c.lastSetpoint = &w
-				c.setpointWrites++
-			case regFallbackA:
-				c.fallbackA = int(v)
-				s.logWrite(t, c.name, c.unit, "fallback", int(v))
-			case regWatchdogS:
-				c.watchdogS = int(v)
-				s.logWrite(t, c.name, c.unit, "watchdog", int(v))
-			}
+		if c.refuseWrites {
+			return exception(mbserver.ServerDeviceFailure)
 		}
+		c.setpointA = int(req.Registers[0])
+		w := s.logWrite(t, c.name, c.unit, "setpoint", c.setpointA)
+		c.lastSetpoint = &w
+		c.setpointWrites++
 		s.dirty = true
 		return mbserver.Reply{}
 	}
 	return exception(mbserver.IllegalFunction)
+}
+
+// lowWordFirst returns word i (0 low, 1 high) of v: the word order of
+// 32-bit values in the Phoenix map.
+func lowWordFirst(v uint32, i uint16) uint16 {
+	if i == 0 {
+		return uint16(v)
+	}
+	return uint16(v >> 16)
 }
 
 func b2i(b bool) int {

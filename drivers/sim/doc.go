@@ -53,7 +53,7 @@
 //	cars: {arrivals_per_hour: 0.5, mean_stay: 3h, min_stay: 15m, connected_at_start: 0.4,
 //	       three_phase_share: 0.7, share_32a: 0.3, battery_wh: [40000, 100000], soc_pct: [10, 60],
 //	       taper_from_pct: 80}
-//	chargers: {enabled: true, max_current_a: 16, fallback_a: 0, watchdog_s: 0}   # power-on registers
+//	chargers: {enabled: true, max_current_a: 16}   # power-on registers (also after a reboot)
 //	ocmf: {gateway_id: parkgrid-sim, gateway_serial: SIM-0001, gateway_version: "1.0", snapshot_delay: 0s}
 //	sub_distributions:
 //	  - name: ud1
@@ -87,11 +87,17 @@
 // the taper falls linearly from its maximum at taper_from_pct to 0 at 100 %;
 // below 0.5 A it stops (full). The controller offers its setpoint (holding
 // 528, capped at the hardware max) when enabled (coil 400), and 0 below 6 A.
-// The communication watchdog (holding 530, seconds, 0 = off) restarts on any
-// request to the controller's unit; once expired the controller offers the
-// fallback current (holding 529) instead, still only when enabled, until the
-// next request. IEC 61851 state: A no car, B car but no current, C charging,
-// F injected EV fault.
+// IEC 61851 state: A no car, B car but no current, C charging, F injected
+// EV fault.
+//
+// The Phoenix controller serves exactly the EV-ETH map evcc uses
+// (charger/phoenix-ev-eth.go; docs/registers.md): input 100 (state), 102–103
+// (charge time, s, since the car arrived), 105–106 (firmware "SIM1"),
+// 108–121 (voltages, currents in whole A, power; int32 low word first);
+// coil 400; holding 528 (6..63 A, FC06 only) and 904–905 (energy, Wh). Any
+// other address is exception 02, a 528 value outside 6..63 exception 03. It
+// has no communication watchdog and no fallback current: the map documents
+// none, so a controller that loses the edge keeps its last setpoint.
 //
 // Power per charger phase is the voltage of the grid phase it is wired to
 // (by its rotation: L2L3L1 puts charger L1 on grid L2) times its current; a
@@ -132,6 +138,10 @@
 //	                  spd-tripped (device: sub-distribution) |
 //	                  over-temperature (value °C, default 70) | unplug |
 //	                  ev-fault (value: error code, default 1) |
+//	                  reboot (controller back to its power-on registers) |
+//	                  refuse-writes (exception 04 to writes, reads work) |
+//	                  ignore-setpoint (the car draws its maximum whatever
+//	                  is offered) | reversed-ct (SDM630, value: phase 1..3) |
 //	                  clear (device "" or "*": everything)
 //	POST /api/car     {"point": "p01", "action": "plug", "phases": 3, "maxA": 32,
 //	                  "socPct": 20, "batteryWh": 60000} or {"point": "p01", "action": "unplug"}

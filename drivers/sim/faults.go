@@ -35,6 +35,21 @@ const (
 	FaultUnplug FaultKind = "unplug"
 	// FaultEV: the point reports state F with error code Value (default 1).
 	FaultEV FaultKind = "ev-fault"
+	// FaultReboot: a charge controller restarts and comes back with its
+	// power-on registers (chargers: enabled, max_current_a; no watchdog,
+	// the map has none). It answers again at once. Device: the point.
+	FaultReboot FaultKind = "reboot"
+	// FaultRefuseWrites: a charge controller answers every write with
+	// exception 04 (server device failure) while its reads still work.
+	FaultRefuseWrites FaultKind = "refuse-writes"
+	// FaultIgnoreSetpoint: the car at a charge point draws its maximum (up to
+	// the charger's hardware limit) whatever the controller offers, even
+	// disabled: a welded contactor or a controller that ignores its setpoint.
+	FaultIgnoreSetpoint FaultKind = "ignore-setpoint"
+	// FaultReversedCT: a current transformer of an SDM630 is mounted the
+	// wrong way round: phase Value (1..3, default 1) reads negative current
+	// and power. Device: the meter ("grid" for the grid meter).
+	FaultReversedCT FaultKind = "reversed-ct"
 	// FaultClear clears every fault of Device; "" or "*" clears all faults
 	// everywhere (cars stay).
 	FaultClear FaultKind = "clear"
@@ -161,6 +176,31 @@ func (s *Sim) InjectFault(f Fault) error {
 		}
 		p.evFault = int(code)
 		return nil
+	case FaultReboot, FaultRefuseWrites, FaultIgnoreSetpoint:
+		p := s.pointOf(f.Device)
+		if p == nil {
+			return unknown
+		}
+		switch f.Kind {
+		case FaultReboot:
+			p.ctl.reboot()
+		case FaultRefuseWrites:
+			p.ctl.refuseWrites = true
+		default:
+			p.ctl.ignoreSetpoint = true
+		}
+		return nil
+	case FaultReversedCT:
+		m, ok := s.byName[f.Device].(*sdmMeter)
+		if !ok {
+			return unknown
+		}
+		ph := val(1)
+		if ph != 1 && ph != 2 && ph != 3 {
+			return fmt.Errorf("fault reversed-ct: %w: phase %v, want 1, 2 or 3", ErrBadRequest, ph)
+		}
+		m.reversed[int(ph)-1] = true
+		return nil
 	case FaultClear:
 		if f.Device == "" || f.Device == "*" {
 			for _, d := range s.devices {
@@ -191,7 +231,7 @@ func (s *Sim) clear(d device) {
 	b.offline, b.slow = false, 0
 	switch d := d.(type) {
 	case *sdmMeter:
-		d.frozen = false
+		d.frozen, d.reversed = false, [3]bool{}
 	case *ocmfMeter:
 		d.frozen = false
 	case *diModule:
@@ -200,6 +240,7 @@ func (s *Sim) clear(d device) {
 		d.overTempC = math.NaN()
 	case *controller:
 		d.p.evFault = 0
+		d.refuseWrites, d.ignoreSetpoint = false, false
 	}
 }
 

@@ -44,9 +44,6 @@ func TestDriversAgainstTheSimulator(t *testing.T) {
 	if err := ctl.SetMaxCurrentA(ctx, 25); err != nil {
 		t.Fatal(err)
 	}
-	if err := ctl.SetFailsafe(ctx, 6, 2*time.Hour); err != nil {
-		t.Fatal(err)
-	}
 	if err := ctl.SetEnabled(ctx, true); err != nil {
 		t.Fatal(err)
 	}
@@ -55,11 +52,28 @@ func TestDriversAgainstTheSimulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != drivers.StateC || st.OfferedA != 25 || st.ErrorCode != 0 {
+	if st.State != drivers.StateC || st.OfferedA != 25 || !st.Enabled || st.MaxCurrentA != 25 {
 		t.Errorf("controller status %+v, want C at 25 A", st)
 	}
-	if p := pointState(t, s, "p2"); p.FallbackA != 6 || p.WatchdogS != 7200 {
-		t.Errorf("failsafe %d A / %d s, want 6 A / 7200 s", p.FallbackA, p.WatchdogS)
+	// An hour of charging: the charge time (input 102) is far above any
+	// current, and the status still reads.
+	if d, err := ctl.ChargeTime(ctx); err != nil || d != time.Hour {
+		t.Errorf("charge time %v, %v; want 1h", d, err)
+	}
+	if cs, err := ctl.Sample(ctx); err != nil || cs.CurrentMA != [3]int64{25000, 0, 0} || cs.VoltageDV[0] != 2300 || cs.ImportWh != 230*25 {
+		t.Errorf("controller meter %+v, %v", cs, err)
+	}
+	if fw, err := ctl.Firmware(ctx); err != nil || fw != "SIM1" {
+		t.Errorf("firmware %q, %v", fw, err)
+	}
+	if err := ctl.SetMaxCurrentA(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := ctl.Status(ctx); err != nil || st.Enabled || st.OfferedA != 0 || st.MaxCurrentA != 25 {
+		t.Errorf("after 0 A: %+v, %v; want disabled, offering 0", st, err)
+	}
+	if err := ctl.SetEnabled(ctx, true); err != nil {
+		t.Fatal(err)
 	}
 
 	// p2 is wired L2L3L1: its 25 A on charger L1 are grid L2.

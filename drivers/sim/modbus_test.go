@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,60 +17,155 @@ import (
 	"github.com/grid-x/modbus"
 )
 
-func TestWatchdogFallsBackAndRequestsRestartIt(t *testing.T) {
+// TestControllerServesTheEVETHMap: the simulated controller answers the
+// registers of the EV-ETH map evcc uses, and exception 02 for every other
+// address, so a driver that strays from the vendor map fails against it.
+func TestControllerServesTheEVETHMap(t *testing.T) {
 	s := startSim(t, quietSite)
-	ctl := dial(t, s.ModbusAddr(MainListener), 11) // p1's controller
+	ctl := dial(t, s.ModbusAddr(MainListener), 11) // p1's controller, wired L1L2L3
 	if err := s.PlugCar("p1", Car{Phases: 3, MaxA: 32}); err != nil {
 		t.Fatal(err)
 	}
-	ctl.writeRegs(regMaxA, []uint16{20, 6, 10}) // setpoint 20 A, fallback 6 A, watchdog 10 s
-	offered := func() int { return pointState(t, s, "p1").OfferedA }
+	ctl.writeReg(regMaxA, 20)
+	s.Step(100 * time.Second)
+	in := ctl.input(regState, 1)
+	if in[0] != 'C' {
+		t.Errorf("input 100 = %#04x, want 'C' in the low byte", in[0])
+	}
+	// 102–103: charge time, low word first.
+	if got := ctl.input(regChargeTime, 2); got[0] != 100 || got[1] != 0 {
+		t.Errorf("charge time %v, want [100 0] (s, low word first)", got)
+	}
+	if got := ctl.input(regFirmware, 2); !slicesEqual(got, simFirmware[:]) {
+		t.Errorf("firmware %v", got)
+	}
+	// 108..121: voltages, currents, power, low word first.
+	m := ctl.input(regVoltages, 14)
+	want := []uint16{230, 0, 230, 0, 230, 0, 20, 0, 20, 0, 20, 0, 13800, 0}
+	if !slicesEqual(m, want) {
+		t.Errorf("input 108..121 = %v, want %v", m, want)
+	}
+	if got := ctl.holding(regMaxA, 1); got[0] != 20 {
+		t.Errorf("holding 528 = %d, want 20", got[0])
+	}
+	if got := ctl.holding(phxEnergyWh, 2); got[0] != 383 || got[1] != 0 { // 13.8 kW × 100 s
+		t.Errorf("holding 904 = %v, want [383 0]", got)
+	}
+	bits, err := ctl.c.ReadCoils(context.Background(), coilEnable, 1)
+	if err != nil || bits[0] != 1 {
+		t.Errorf("coil 400 = %v, %v", bits, err)
+	}
 
-	s.Step(9 * time.Second)
-	if got := offered(); got != 20 {
-		t.Fatalf("after 9 s: offered %d A, want 20", got)
+	illegal := func(what string, err error) {
+		t.Helper()
+		var me *modbus.Error
+		if !errors.As(err, &me) || me.ExceptionCode != modbus.ExceptionCodeIllegalDataAddress {
+			t.Errorf("%s: err %v, want exception 02", what, err)
+		}
 	}
-	ctl.input(regState, 3) // any request restarts the watchdog
-	s.Step(9 * time.Second)
-	if got := offered(); got != 20 {
-		t.Fatalf("9 s after a read: offered %d A, want 20", got)
+	for _, r := range [][2]uint16{{101, 1}, {100, 3}, {104, 1}, {107, 1}, {122, 1}, {0, 1}} {
+		_, err := ctl.c.ReadInputRegisters(context.Background(), r[0], r[1])
+		illegal("read input "+itoa(r[0])+"+"+itoa(r[1]), err)
 	}
-	s.Step(2 * time.Second)
-	p := pointState(t, s, "p1")
-	if !p.WatchdogExpired || p.OfferedA != 6 {
-		t.Fatalf("11 s without a request: expired %v, offered %d A, want fallback 6", p.WatchdogExpired, p.OfferedA)
+	for _, r := range [][2]uint16{{529, 1}, {530, 1}, {528, 2}, {100, 1}, {906, 1}} {
+		_, err := ctl.c.ReadHoldingRegisters(context.Background(), r[0], r[1])
+		illegal("read holding "+itoa(r[0])+"+"+itoa(r[1]), err)
 	}
-	s.Step(time.Second)
-	if got := pointState(t, s, "p1").CurrentA; got != [3]float64{6, 6, 6} {
-		t.Errorf("car draws %v A, want the fallback 6 A", got)
+	for _, a := range []uint16{529, 530, 904} {
+		_, err := ctl.c.WriteSingleRegister(context.Background(), a, 6)
+		illegal("write holding "+itoa(a), err)
 	}
-	// A request restarts the watchdog: the controller is back on its
-	// setpoint, and says so.
-	if got := ctl.input(regOffered, 1)[0]; got != 20 {
-		t.Errorf("register 102: %d A, want 20", got)
-	}
-	if got := offered(); got != 20 {
-		t.Errorf("after a request: offered %d A, want 20 again", got)
-	}
-	// Fallback 0 stops the car.
-	ctl.writeReg(regFallbackA, 0)
-	s.Step(11 * time.Second)
-	if p := pointState(t, s, "p1"); p.OfferedA != 0 || p.State != "B" {
-		t.Errorf("fallback 0: offered %d, state %s; want 0 and B", p.OfferedA, p.State)
+	_, err = ctl.c.WriteMultipleRegisters(context.Background(), regMaxA, 1, []byte{0, 16})
+	var me *modbus.Error
+	if !errors.As(err, &me) || me.ExceptionCode != modbus.ExceptionCodeIllegalFunction {
+		t.Errorf("FC16 to 528: err %v, want exception 01 (the map writes 528 with FC06)", err)
 	}
 }
+
+func slicesEqual(a, b []uint16) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func itoa(v uint16) string { return strconv.Itoa(int(v)) }
+
+// TestControllerFaults: reboot to power-on defaults, writes refused while
+// reads work, a car drawing more than offered, a reversed CT.
+func TestControllerFaults(t *testing.T) {
+	s := startSim(t, quietSite)
+	ctl := dial(t, s.ModbusAddr(MainListener), 11)
+	if err := s.PlugCar("p1", Car{Phases: 3, MaxA: 32}); err != nil {
+		t.Fatal(err)
+	}
+	ctl.writeReg(regMaxA, 10)
+	if _, err := ctl.c.WriteSingleCoil(context.Background(), coilEnable, 0x0000); err != nil {
+		t.Fatal(err)
+	}
+	inject := func(f Fault) {
+		t.Helper()
+		if err := s.InjectFault(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Reboot: back to enabled at the power-on current (32 A in quietSite).
+	inject(Fault{Device: "p1", Kind: FaultReboot})
+	s.Step(time.Second)
+	if p := pointState(t, s, "p1"); !p.Enabled || p.SetpointA != 32 || p.OfferedA != 32 || p.State != "C" {
+		t.Errorf("after reboot: enabled %v, setpoint %d, offered %d, state %s; want enabled at 32 A, charging", p.Enabled, p.SetpointA, p.OfferedA, p.State)
+	}
+	// Writes refused, reads fine.
+	inject(Fault{Device: "p1", Kind: FaultRefuseWrites})
+	_, err := ctl.c.WriteSingleRegister(context.Background(), regMaxA, 6)
+	var me *modbus.Error
+	if !errors.As(err, &me) || me.ExceptionCode != modbus.ExceptionCodeServerDeviceFailure {
+		t.Errorf("write while refusing: %v, want exception 04", err)
+	}
+	if _, err := ctl.c.WriteSingleCoil(context.Background(), coilEnable, 0x0000); !errors.As(err, &me) {
+		t.Errorf("coil write while refusing: %v, want an exception", err)
+	}
+	if got := ctl.holding(regMaxA, 1); got[0] != 32 {
+		t.Errorf("holding 528 = %d after a refused write, want 32", got[0])
+	}
+	inject(Fault{Device: "p1", Kind: FaultClear})
+	// Ignoring its setpoint: 6 A offered, the car draws 32 A.
+	ctl.writeReg(regMaxA, 6)
+	inject(Fault{Device: "p1", Kind: FaultIgnoreSetpoint})
+	s.Step(time.Second)
+	if p := pointState(t, s, "p1"); p.OfferedA != 6 || p.CurrentA != [3]float64{32, 32, 32} || !p.IgnoresSetpoint {
+		t.Errorf("ignoring: offered %d A, draws %v A; want 6 and 32", p.OfferedA, p.CurrentA)
+	}
+	inject(Fault{Device: "p1", Kind: FaultClear})
+	// Reversed CT on the grid meter's L2: negative current and power.
+	inject(Fault{Device: "grid", Kind: FaultReversedCT, Value: ptr(2.0)})
+	st := s.State()
+	if st.Grid.CurrentA[1] >= 0 || st.Grid.PowerW[1] >= 0 || st.Grid.CurrentA[0] <= 0 {
+		t.Errorf("reversed CT on L2: currents %v, powers %v", st.Grid.CurrentA, st.Grid.PowerW)
+	}
+	if err := s.InjectFault(Fault{Device: "grid", Kind: FaultReversedCT, Value: ptr(4.0)}); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("phase 4: %v", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func TestControllerRejectsBadCurrentsAndLogsWrites(t *testing.T) {
 	s := startSim(t, quietSite)
 	ctl := dial(t, s.ModbusAddr(MainListener), 12)
-	for _, v := range []uint16{1, 5, 64} {
+	for _, v := range []uint16{0, 1, 5, 64} {
 		_, err := ctl.c.WriteSingleRegister(context.Background(), regMaxA, v)
 		var me *modbus.Error
 		if !errors.As(err, &me) || me.ExceptionCode != modbus.ExceptionCodeIllegalDataValue {
 			t.Errorf("setpoint %d A: err %v, want illegal data value", v, err)
 		}
 	}
-	ctl.writeReg(regMaxA, 0)
+	ctl.writeReg(regMaxA, 6)
 	ctl.writeReg(regMaxA, 13)
 	if _, err := ctl.c.WriteSingleCoil(context.Background(), coilEnable, 0x0000); err != nil {
 		t.Fatal(err)

@@ -99,28 +99,28 @@ type gridState struct {
 	energy    energy
 }
 
-// offeredA is the current the controller offers the car at t (PWM), A.
-func (p *point) offeredA(t time.Time) int {
+// offeredA is the current the controller offers the car at t (PWM), A:
+// its setpoint (holding 528) capped at the hardware maximum while enabled
+// (coil 400), 0 below 6 A.
+func (p *point) offeredA(time.Time) int {
 	c := p.ctl
-	if !c.enabled {
+	if !c.enabled || c.setpointA < 6 {
 		return 0
 	}
-	a := c.setpointA
-	if c.watchdogExpired(t) {
-		a = c.fallbackA
-	}
-	if a < 6 {
-		return 0
-	}
-	return min(a, p.hwMaxA)
+	return min(c.setpointA, p.hwMaxA)
 }
 
-// drawMA is what the car draws per phase at t given the offer, mA.
+// drawMA is what the car draws per phase at t given the offer, mA. A
+// controller with the ignore-setpoint fault lets the car draw its maximum
+// (up to the hardware limit) whatever it offers.
 func (p *point) drawMA(t time.Time, taperFrom float64) int64 {
 	if p.car == nil || p.evFault != 0 {
 		return 0
 	}
 	offered := int64(p.offeredA(t)) * 1000
+	if p.ctl.ignoreSetpoint {
+		offered = int64(p.hwMaxA) * 1000
+	}
 	if offered == 0 {
 		return 0
 	}

@@ -148,7 +148,8 @@ func New(cfg Config, opts Options) (*Sim, error) {
 				name := g.pointName(k)
 				rot := g.rotation(k)
 				p := &point{name: name, sub: sd, rotation: rot, gridOf: rotations[rot], hwMaxA: g.MaxA, state: StateA}
-				p.ctl = &controller{p: p, enabled: *ch.Enabled, setpointA: *ch.MaxCurrentA, fallbackA: ch.FallbackA, watchdogS: ch.WatchdogS, lastContact: s.now}
+				p.ctl = &controller{p: p, powerOn: ch}
+				p.ctl.reboot()
 				ctlAt, meterAt := g.place(k)
 				add(p.ctl, ctlAt, KindPhoenix)
 				key, err := meterKey(cfg.KeyDir, cfg.Seed, name+".meter")

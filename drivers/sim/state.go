@@ -25,8 +25,8 @@ type Write struct {
 	Wall   time.Time `json:"wall"`
 	Device string    `json:"device"`
 	Unit   int       `json:"unit"`
-	// What: setpoint (528), fallback (529), watchdog (530), enable (coil
-	// 400), identification, snapshot (control register).
+	// What: setpoint (528), enable (coil 400), identification, snapshot
+	// (control register).
 	What  string `json:"what"`
 	Value int    `json:"value"`
 }
@@ -85,18 +85,18 @@ type SubState struct {
 
 // PointState is a charge point.
 type PointState struct {
-	Name            string         `json:"name"`
-	Sub             string         `json:"sub"`
-	Rotation        string         `json:"rotation"`
-	Controller      string         `json:"controller"` // device names
-	Meter           string         `json:"meter"`
-	State           string         `json:"state"` // IEC 61851 A, B, C, F
-	ErrorCode       int            `json:"errorCode"`
-	Enabled         bool           `json:"enabled"`
-	SetpointA       int            `json:"setpointA"` // holding 528
-	FallbackA       int            `json:"fallbackA"` // holding 529
-	WatchdogS       int            `json:"watchdogS"` // holding 530
-	WatchdogExpired bool           `json:"watchdogExpired"`
+	Name       string `json:"name"`
+	Sub        string `json:"sub"`
+	Rotation   string `json:"rotation"`
+	Controller string `json:"controller"` // device names
+	Meter      string `json:"meter"`
+	State      string `json:"state"` // IEC 61851 A, B, C, F
+	ErrorCode  int    `json:"errorCode"`
+	Enabled    bool   `json:"enabled"`
+	SetpointA  int    `json:"setpointA"` // holding 528
+	// Faults on the controller (see FaultReboot and the others).
+	RefusesWrites   bool           `json:"refusesWrites,omitempty"`
+	IgnoresSetpoint bool           `json:"ignoresSetpoint,omitempty"`
 	OfferedA        int            `json:"offeredA"`
 	HWMaxA          int            `json:"hwMaxA"`
 	CurrentA        [3]float64     `json:"currentA"` // per charger phase
@@ -176,8 +176,8 @@ func (s *Sim) State() State {
 		ps := PointState{
 			Name: p.name, Sub: p.sub.name, Rotation: p.rotation, Controller: p.ctl.name, Meter: p.meter.name,
 			State: string(rune(p.state)), ErrorCode: p.evFault, Enabled: p.ctl.enabled,
-			SetpointA: p.ctl.setpointA, FallbackA: p.ctl.fallbackA, WatchdogS: p.ctl.watchdogS,
-			WatchdogExpired: p.ctl.watchdogExpired(t), OfferedA: p.offeredA(t), HWMaxA: p.hwMaxA,
+			SetpointA: p.ctl.setpointA, OfferedA: p.offeredA(t), HWMaxA: p.hwMaxA,
+			RefusesWrites: p.ctl.refuseWrites, IgnoresSetpoint: p.ctl.ignoreSetpoint,
 			PowerW: p.powerTotW, EnergyWh: p.energy.Wh(),
 			LastSetpoint: p.ctl.lastSetpoint, SetpointWrites: p.ctl.setpointWrites, LastEnable: p.ctl.lastEnable,
 			Snapshots: p.meter.pages, PublicKeyDER: p.meter.pubDER,

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,6 +15,9 @@ type Site struct {
 	ID       string        `yaml:"site"`
 	Gateway  string        `yaml:"gateway"`
 	Watchdog time.Duration `yaml:"watchdog"` // charge-controller communication watchdog; default 15s
+	// DataDir is where the edge keeps its state (the safety latch);
+	// default /var/lib/parkgrid, relative to the site file's directory.
+	DataDir string `yaml:"data_dir"`
 
 	Buses        []Bus         `yaml:"buses"`
 	Grid         Grid          `yaml:"grid"`
@@ -153,6 +157,11 @@ type Temperature struct {
 	// HysteresisC is how far below StopAboveC the temperature must fall
 	// before a stopped node may charge again; default 5.
 	HysteresisC int `yaml:"hysteresis_c"`
+	// LostC is the temperature the node is derated for while none of its
+	// sensors reads: the hottest last reading, or this if higher. Default:
+	// halfway between derate_above_c and stop_above_c, so a dead sensor
+	// never gives back the full fuse.
+	LostC *int `yaml:"lost_c"`
 }
 
 // Input is one contact of a digital-input module.
@@ -226,14 +235,21 @@ func canonicalRotation(s string) string {
 type Safety struct {
 	FireLoop    *Input `yaml:"fire_loop"`   // normally closed: 0 = alarm
 	Supervision *Input `yaml:"supervision"` // end-of-line supervision: 0 = wire break
-	// StateFile keeps the latch and its reset audit across restarts; ""
-	// keeps them in memory only.
+	// StateFile keeps the latch and its reset audit across restarts;
+	// default <data_dir>/safety.json, relative to the site file's
+	// directory. A file that cannot be read starts the edge latched.
 	StateFile string `yaml:"state_file"`
 	// OfflineAfter is how long the DI module may go unread before it counts
 	// as an alarm; default 3 poll intervals of the fire-loop device plus its
 	// bus's request timeout (one dead device on a shared line holds the
 	// line for a timeout).
 	OfflineAfter time.Duration `yaml:"offline_after"`
+	// OfflineResumeAfter releases a latch tripped only because the DI
+	// module could not be read, once the module has read healthy (loop
+	// closed, supervision intact) this long: no fire was seen. Default
+	// 10s; 0s keeps such a latch until an operator resets it. An open loop
+	// or a wire break always waits for an operator.
+	OfflineResumeAfter time.Duration `yaml:"offline_resume_after"`
 }
 
 // EMS configures the local API for energy-management systems.
@@ -243,15 +259,53 @@ type EMS struct {
 	MaxTTL time.Duration `yaml:"max_ttl"` // longest TTL a limit may ask for; default 1h
 }
 
-// EMSMQTT is the broker the EMS API talks to.
+// EMSMQTT is the broker the EMS API talks to. Credentials never go in the
+// broker URL (URLs are logged); the password is never shown by the API.
 type EMSMQTT struct {
-	Broker      string `yaml:"broker"`       // e.g. tcp://127.0.0.1:1883
+	Broker      string `yaml:"broker"`       // e.g. tcp://127.0.0.1:1883, ssl://broker:8883
 	TopicPrefix string `yaml:"topic_prefix"` // default parkgrid/v1/<site>/ems
+
+	Username string `yaml:"username"`
+	Password string `yaml:"password"` // or:
+	// PasswordFile holds the password (first line; relative to the site
+	// file; not readable by group or others). Load reads it into Password.
+	PasswordFile string     `yaml:"password_file"`
+	TLS          *ClientTLS `yaml:"tls"` // optional: CA, client certificate
 }
 
-// EMSREST is where the REST API listens.
+// EMSREST is where and how the REST API listens.
 type EMSREST struct {
 	Listen string `yaml:"listen"` // host:port
+	// Tokens is the token file (parkgrid token): bearer tokens with their
+	// scopes, kept as hashes; relative to the site file. Without it the API
+	// authenticates nobody, which Load allows on a loopback listen only.
+	Tokens string     `yaml:"tokens"`
+	TLS    *ServerTLS `yaml:"tls"` // optional: serve HTTPS
+	// AllowedHosts are DNS names clients may use for the gateway (Host
+	// header), besides IP addresses and localhost (DNS-rebinding guard).
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// AllowedOrigins are browser origins (https://ems.example) allowed to
+	// call the API besides its own; other cross-site requests are refused.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	MaxConns       int      `yaml:"max_conns"`        // connections at once; default 64
+	MaxConnsPerIP  int      `yaml:"max_conns_per_ip"` // per client address; default 16
+}
+
+// ServerTLS are a server's certificate and key (PEM files, relative to the
+// site file).
+type ServerTLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// ClientTLS are an MQTT client's TLS files (relative to the site file):
+// CA alone verifies the broker (empty: the system roots); Cert and Key
+// add a client certificate (mTLS).
+type ClientTLS struct {
+	CA         string `yaml:"ca"`
+	Cert       string `yaml:"cert"`
+	Key        string `yaml:"key"`
+	ServerName string `yaml:"server_name"`
 }
 
 // Uplink is the connection to central: signed reading batches through a
@@ -262,23 +316,40 @@ type Uplink struct {
 	Key    string `yaml:"key"`    // gateway Ed25519 private key (parkgrid keygen), mode 0600
 	Outbox string `yaml:"outbox"` // outbox directory
 
-	ReadingInterval  time.Duration `yaml:"reading_interval"`   // each meter's sample into a batch; default 10s
-	BatchMaxReadings int           `yaml:"batch_max_readings"` // default 500
-	BatchMaxDelay    time.Duration `yaml:"batch_max_delay"`    // default 5s
-	OutboxMaxBytes   int64         `yaml:"outbox_max_bytes"`   // default 1 GiB; alarm at 80 %
+	// CentralKey is central's Ed25519 public key: 64 hex digits, or the
+	// path of a file holding them (relative to the site file; central's
+	// `parkgrid keygen` output). Acks and commands not signed with it are
+	// ignored; without it the uplink does not start.
+	CentralKey string `yaml:"central_key"`
 
-	TLS      *UplinkTLS `yaml:"tls"` // optional (mTLS with cert and key)
-	Username string     `yaml:"username"`
-	Password string     `yaml:"password"`
+	ReadingInterval    time.Duration `yaml:"reading_interval"`     // each meter's sample into a batch; default 10s
+	BatchMaxReadings   int           `yaml:"batch_max_readings"`   // default 500
+	BatchMaxDelay      time.Duration `yaml:"batch_max_delay"`      // how long a reading waits in memory at most; default 1s
+	OutboxMaxBytes     int64         `yaml:"outbox_max_bytes"`     // default 1 GiB; alarm at 80 %
+	OutboxSegmentBytes int64         `yaml:"outbox_segment_bytes"` // outbox segment size; default 4 MiB
+	// NoAckAlarm raises the uplink alarm when records wait this long
+	// without an ack from central; default 2m.
+	NoAckAlarm time.Duration `yaml:"no_ack_alarm"`
+	// SessionState is the file that keeps open charging sessions across
+	// restarts (relative to the site file); default sessions.json beside
+	// the outbox directory.
+	SessionState string `yaml:"session_state"`
+
+	TLS *UplinkTLS `yaml:"tls"` // optional (mTLS with cert and key)
+	// Username and Password log in to central's broker. Empty: the gateway
+	// id and the password derived from the gateway key
+	// (reading.MQTTPassword), which central's embedded broker checks
+	// against the enrolled key.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// PasswordFile holds the password instead (first line; relative to the
+	// site file; not readable by group or others). Load reads it into
+	// Password.
+	PasswordFile string `yaml:"password_file"`
 }
 
 // UplinkTLS are the uplink's TLS files (relative to the site file).
-type UplinkTLS struct {
-	CA         string `yaml:"ca"`
-	Cert       string `yaml:"cert"`
-	Key        string `yaml:"key"`
-	ServerName string `yaml:"server_name"`
-}
+type UplinkTLS = ClientTLS
 
 // WithDefaults returns u with every unset tunable at its default.
 func (u Uplink) WithDefaults() Uplink {
@@ -293,6 +364,15 @@ func (u Uplink) WithDefaults() Uplink {
 	}
 	if u.OutboxMaxBytes == 0 {
 		u.OutboxMaxBytes = DefaultOutboxMaxBytes
+	}
+	if u.OutboxSegmentBytes == 0 {
+		u.OutboxSegmentBytes = DefaultOutboxSegmentBytes
+	}
+	if u.NoAckAlarm == 0 {
+		u.NoAckAlarm = DefaultNoAckAlarm
+	}
+	if u.SessionState == "" && u.Outbox != "" {
+		u.SessionState = filepath.Join(filepath.Dir(filepath.Clean(u.Outbox)), "sessions.json")
 	}
 	return u
 }

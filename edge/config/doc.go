@@ -9,7 +9,8 @@
 //
 //	site: garage-north            # site id (MQTT topics, readings)
 //	gateway: gw-0001              # gateway id (signs readings)
-//	watchdog: 15s                 # charge-controller communication watchdog
+//	watchdog: 15s                 # communication watchdog, on controllers that have one (docs/failsafe.md)
+//	data_dir: /var/lib/parkgrid   # the edge's state (default); relative to this file
 //
 //	buses:                        # one poller per bus
 //	  - id: lan
@@ -34,7 +35,7 @@
 //	    - id: ud-1
 //	      limit_a: 160
 //	      spd: {device: di-1, input: 2}        # SPD auxiliary contact (NC)
-//	      temperature: {sensors: [t-ud1], derate_above_c: 40, stop_above_c: 55}
+//	      temperature: {sensors: [t-ud1], derate_above_c: 40, stop_above_c: 55}  # lost_c: derated for while no sensor reads; default halfway
 //	      circuits:
 //	        - {id: c-1, limit_a: 63}
 //
@@ -47,13 +48,14 @@
 //	    rotation: L1L2L3          # charger L1,L2,L3 → these grid phases
 //	    min_a: 6                  # default 6
 //	    max_a: 32
-//	    fallback_a: 0             # what the charger draws if the edge is silent
+//	    fallback_a: 0             # what a controller with a watchdog falls back to if the edge is silent
 //
 //	safety:
 //	  fire_loop: {device: di-1, input: 0}      # normally closed: 0 = alarm
 //	  supervision: {device: di-1, input: 1}    # end-of-line: 0 = wire break
-//	  state_file: /var/lib/parkgrid/safety.json  # optional: latch survives restarts
+//	  state_file: /var/lib/parkgrid/safety.json  # default <data_dir>/safety.json: the latch survives restarts
 //	  offline_after: 800ms        # DI unread this long = alarm; default 3 polls + bus timeout
+//	  offline_resume_after: 10s   # an unreadable-module latch releases itself after the module reads healthy this long; 0s: operator only
 //
 //	ems:
 //	  mqtt: {broker: tcp://127.0.0.1:1883, topic_prefix: parkgrid/v1/garage-north/ems}
@@ -64,10 +66,15 @@
 //	  broker: tcp://127.0.0.1:1884  # central's MQTT broker (tcp, mqtt, ssl, tls, mqtts)
 //	  key: keys/gateway.key       # gateway Ed25519 key (parkgrid keygen), mode 0600
 //	  outbox: data/outbox         # durable outbox directory
+//	  central_key: keys/central.pub  # central's Ed25519 public key (64 hex digits, or a file holding them):
+//	                              # acks not signed with it are ignored; without it the uplink does not start
 //	  reading_interval: 10s       # each meter's sample into a batch; default 10s
 //	  batch_max_readings: 500     # default 500
-//	  batch_max_delay: 5s         # default 5s
+//	  batch_max_delay: 1s         # how long a reading waits in memory at most; default 1s
 //	  outbox_max_bytes: 1073741824  # default 1 GiB; alarm at 80 %
+//	  outbox_segment_bytes: 4194304 # segment size; acknowledged segments are deleted; default 4 MiB
+//	  no_ack_alarm: 2m            # the uplink/no-ack alarm when records wait this long without an ack; default 2m
+//	  session_state: data/sessions.json  # open charging sessions across restarts; default beside the outbox
 //	  tls: {ca: tls/ca.pem, cert: tls/gw.pem, key: tls/gw.key, server_name: central.example.net}
 //	  username: ""                # optional broker login
 //	  password: ""
@@ -98,8 +105,9 @@
 // 0..9 as docs/registers.md lays them out; a charge point hangs on a known circuit and
 // has 6 ≤ min_a ≤ max_a ≤ 63 and a fallback of 0 or min_a..max_a; and the
 // fallback currents below every node add up, per grid phase, to no more than
-// that node's limit (the charger's own safe state when the edge dies must not
-// overload a fuse); relative uplink paths (key, outbox, TLS files) are
+// that node's limit, and at a metered grid connection to no more than its
+// safe budget (the charger's own safe state when the edge dies must not
+// overload a fuse, and a silent edge reads no grid meter); relative uplink paths (key, outbox, central_key file, session_state, TLS files) are
 // resolved against the site file's directory. Conditions that are legal but unusual (a circuit limit
 // above its distribution's, a charge point allowed more than its circuit) are
 // returned in Site.Warnings.

@@ -30,8 +30,21 @@ const (
 	DefaultMinOff            = 3 * time.Minute
 	DefaultReadingInterval   = 10 * time.Second
 	DefaultBatchMaxReadings  = 500
-	DefaultBatchMaxDelay     = 5 * time.Second
+	DefaultBatchMaxDelay     = time.Second
 	DefaultOutboxMaxBytes    = 1 << 30
+	// DefaultOutboxSegmentBytes is the outbox's segment size.
+	DefaultOutboxSegmentBytes = 4 << 20
+	// DefaultNoAckAlarm: the uplink alarm is raised when records wait this
+	// long without an ack.
+	DefaultNoAckAlarm = 2 * time.Minute
+	// DefaultDataDir is where the edge keeps its state by default (the
+	// systemd unit's StateDirectory).
+	DefaultDataDir = "/var/lib/parkgrid"
+	// DefaultStateFile is the safety latch's file in the data directory.
+	DefaultStateFile = "safety.json"
+	// DefaultOfflineResumeAfter: how long a DI module must read healthy
+	// before a latch it tripped only by being unreadable releases itself.
+	DefaultOfflineResumeAfter = 10 * time.Second
 	// MaxChargerA is the largest current a charge controller accepts.
 	MaxChargerA = 63
 	// MaxDIInput is the highest DI input docs/registers.md defines (0 fire
@@ -295,6 +308,12 @@ func (v *validator) temperature(path, what string, t *Temperature) {
 	} else if t.HysteresisC <= 0 {
 		v.errf(path+".hysteresis_c", "%s: hysteresis_c %d must be > 0", what, t.HysteresisC)
 	}
+	if t.LostC == nil {
+		c := t.DerateAboveC + (t.StopAboveC-t.DerateAboveC)/2
+		t.LostC = &c
+	} else if *t.LostC < -40 || *t.LostC > 125 {
+		v.errf(path+".lost_c", "%s: lost_c %d °C not in -40..125", what, *t.LostC)
+	}
 }
 
 func (v *validator) input(path, what string, in *Input) {
@@ -509,6 +528,17 @@ func (v *validator) chargePoints(nodes []nodeInfo) {
 			}
 		}
 	}
+	// A silent edge reads no grid meter: what the chargers fall back to
+	// must fit the budget the site runs on without one.
+	if g := s.Grid; g.Meter != "" && len(nodes) > 0 {
+		for ph := range 3 {
+			if fallback[0][ph] > g.SafeBudget[ph] {
+				v.errf("grid.safe_budget_a", "node %q: fallback currents of its charge points add up to %d A on L%d, above its safe budget of %d A (charge points %s): a silent edge with no grid meter reading would exceed it",
+					nodes[0].id, fallback[0][ph], ph+1, g.SafeBudget[ph], shortList(contrib[0]))
+				break
+			}
+		}
+	}
 }
 
 func shortList(ids []string) string {
@@ -525,6 +555,25 @@ func (v *validator) safety() {
 	}
 	v.input("safety.fire_loop", "safety fire_loop", sf.FireLoop)
 	v.input("safety.supervision", "safety supervision", sf.Supervision)
+	dir := filepath.Dir(v.site.Path)
+	switch d := &v.site.DataDir; {
+	case *d == "":
+		*d = DefaultDataDir
+	case !filepath.IsAbs(*d):
+		*d = filepath.Join(dir, *d)
+	}
+	switch {
+	case sf.StateFile == "":
+		sf.StateFile = filepath.Join(v.site.DataDir, DefaultStateFile)
+	case !filepath.IsAbs(sf.StateFile):
+		sf.StateFile = filepath.Join(dir, sf.StateFile)
+	}
+	switch {
+	case sf.OfflineResumeAfter == 0 && !v.has("safety.offline_resume_after"):
+		sf.OfflineResumeAfter = DefaultOfflineResumeAfter
+	case sf.OfflineResumeAfter < 0:
+		v.errf("safety.offline_resume_after", "safety: offline_resume_after %s must be >= 0 (0: an operator resets)", sf.OfflineResumeAfter)
+	}
 	if sf.OfflineAfter < 0 {
 		v.errf("safety.offline_after", "safety: offline_after %s must be > 0", sf.OfflineAfter)
 	} else if sf.OfflineAfter == 0 && sf.FireLoop != nil {
@@ -546,18 +595,20 @@ func (v *validator) ems() {
 	if e.MQTT != nil {
 		u, err := url.Parse(e.MQTT.Broker)
 		if e.MQTT.Broker == "" || err != nil || u.Host == "" || !slices.Contains([]string{"tcp", "ssl", "tls", "mqtt", "mqtts", "ws", "wss"}, u.Scheme) {
-			v.errf("ems.mqtt.broker", "ems: broker %q is not a URL like tcp://host:1883", e.MQTT.Broker)
+			v.errf("ems.mqtt.broker", "ems: broker %q is not a URL like tcp://host:1883", redactURL(e.MQTT.Broker))
 		}
 		if e.MQTT.TopicPrefix == "" {
 			e.MQTT.TopicPrefix = "parkgrid/v1/" + v.site.ID + "/ems"
 		} else if strings.ContainsAny(e.MQTT.TopicPrefix, "+#") || strings.HasSuffix(e.MQTT.TopicPrefix, "/") {
 			v.errf("ems.mqtt.topic_prefix", "ems: topic_prefix %q must not hold wildcards or end in '/'", e.MQTT.TopicPrefix)
 		}
+		v.emsMQTTSecurity(e.MQTT)
 	}
 	if e.REST != nil {
 		if _, port, err := net.SplitHostPort(e.REST.Listen); err != nil || port == "" {
 			v.errf("ems.rest.listen", "ems: rest listen %q is not host:port", e.REST.Listen)
 		}
+		v.restSecurity(e.REST)
 	}
 	switch {
 	case e.MaxTTL == 0 && !v.has("ems.max_ttl"):
@@ -623,8 +674,9 @@ func (v *validator) uplink() {
 		return
 	}
 	if p, err := url.Parse(u.Broker); err != nil || p.Host == "" || !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts"}, p.Scheme) {
-		v.errf("uplink.broker", "uplink: broker %q is not a URL like tcp://host:1883 (schemes tcp, mqtt, ssl, tls, mqtts)", u.Broker)
+		v.errf("uplink.broker", "uplink: broker %q is not a URL like tcp://host:1883 (schemes tcp, mqtt, ssl, tls, mqtts)", redactURL(u.Broker))
 	}
+	v.uplinkSecurity(u)
 	if u.Key == "" {
 		v.errf("uplink.key", "uplink: key is missing: the gateway's Ed25519 private key (parkgrid keygen)")
 	}
@@ -639,6 +691,19 @@ func (v *validator) uplink() {
 	}
 	resolve(&u.Key)
 	resolve(&u.Outbox)
+	resolve(&u.SessionState)
+	switch {
+	case u.CentralKey == "":
+		v.warnf("uplink.central_key", "uplink: central_key is missing: acks from central cannot be verified, so the uplink will not start")
+	case !isHexKey(u.CentralKey):
+		resolve(&u.CentralKey) // a key file, read when the uplink starts
+	}
+	if u.OutboxSegmentBytes < 0 || (u.OutboxSegmentBytes > 0 && (u.OutboxSegmentBytes < 64<<10 || u.OutboxSegmentBytes > 1<<30)) {
+		v.errf("uplink.outbox_segment_bytes", "uplink: outbox_segment_bytes %d must be between 64 KiB and 1 GiB", u.OutboxSegmentBytes)
+	}
+	if u.NoAckAlarm < 0 || (u.NoAckAlarm == 0 && v.has("uplink.no_ack_alarm")) {
+		v.errf("uplink.no_ack_alarm", "uplink: no_ack_alarm %s must be > 0", u.NoAckAlarm)
+	}
 	if u.ReadingInterval < 0 || (u.ReadingInterval == 0 && v.has("uplink.reading_interval")) {
 		v.errf("uplink.reading_interval", "uplink: reading_interval %s must be > 0", u.ReadingInterval)
 	}
@@ -654,14 +719,7 @@ func (v *validator) uplink() {
 		v.errf("uplink.outbox_max_bytes", "uplink: outbox_max_bytes %d is below 1 MiB", u.OutboxMaxBytes)
 	}
 	*u = u.WithDefaults()
-	if t := u.TLS; t != nil {
-		if (t.Cert == "") != (t.Key == "") {
-			v.errf("uplink.tls", "uplink: tls cert %q and key %q must be set together", t.Cert, t.Key)
-		}
-		resolve(&t.CA)
-		resolve(&t.Cert)
-		resolve(&t.Key)
-	}
+	v.clientTLS("uplink", "uplink", u.TLS)
 }
 
 func (v *validator) influx() {
@@ -693,4 +751,17 @@ func (v *validator) unusedDevices() {
 			}
 		}
 	}
+}
+
+// isHexKey reports whether s is an Ed25519 public key in hex (64 digits).
+func isHexKey(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
 }

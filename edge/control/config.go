@@ -21,10 +21,12 @@ func ConfigFrom(s *config.Site, failsafe map[string]Failsafe) Config {
 		MinOff:      s.Control.MinOff,
 	}
 	for _, cp := range s.ChargePoints {
+		ctl, _ := s.Device(cp.Controller)
 		cfg.Points = append(cfg.Points, Point{
 			ID:         cp.ID,
 			Controller: cp.Controller,
 			Meter:      cp.Meter,
+			Bus:        ctl.Bus,
 			GridPhases: cp.GridPhases(),
 			FallbackA:  cp.FallbackA,
 			Failsafe:   failsafe[cp.ID],

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parkgrid/parkgrid/drivers"
@@ -34,10 +35,11 @@ type Safety interface {
 	Temperatures() []loadmgmt.Temperature
 }
 
-// Failsafe sets a charger's own fallback: fallbackA when no Modbus request
-// reaches it for watchdog.
+// Failsafe is a charger's own fallback (drivers.Failsafe): fallbackA when
+// no Modbus request reaches it for watchdog, set and read back.
 type Failsafe interface {
 	SetFailsafe(ctx context.Context, fallbackA int, watchdog time.Duration) error
+	Failsafe(ctx context.Context) (fallbackA int, watchdog time.Duration, err error)
 }
 
 // Point is a charge point as the loop sees it.
@@ -45,9 +47,10 @@ type Point struct {
 	ID         string
 	Controller string   // charge-controller device id in the state
 	Meter      string   // meter device id; "" if none
+	Bus        string   // the controller's bus: writes queue per bus
 	GridPhases []int    // grid phase (0 = L1) of each charger phase
 	FallbackA  int      // fallback current, A
-	Failsafe   Failsafe // nil: the controller has no watchdog to set
+	Failsafe   Failsafe // nil: the controller has no documented watchdog (see docs/failsafe.md)
 }
 
 // Config is what a Loop controls and how.
@@ -60,13 +63,14 @@ type Config struct {
 	Watchdog  time.Duration // charger communication watchdog; 0 leaves it off
 	MaxTTL    time.Duration // longest EMS limit; default 1 h
 
-	MaxParallel   int           // concurrent writes per group; default 32
-	RaiseEvery    time.Duration // least time between raises of a point; 0: no wait
-	DeadbandMA    int64         // least raise written; 0: every raise
-	MinOff        time.Duration // least pause after a stop; 0: none
-	RetryFailed   time.Duration // wait after a failed write; default 5 s
-	FailsafeRetry time.Duration // wait after a failed failsafe setup; default 10 s
-	WriteTimeout  time.Duration // per write; default 2 s
+	MaxParallel    int           // concurrent writes per group; default 32
+	RaiseEvery     time.Duration // least time between raises of a point; 0: no wait
+	DeadbandMA     int64         // least raise written; 0: every raise
+	MinOff         time.Duration // least pause after a stop; 0: none
+	RetryFailed    time.Duration // wait after a failed write; default 5 s
+	FailsafeRetry  time.Duration // wait after a failed failsafe setup; default 10 s
+	FailsafeVerify time.Duration // read the failsafe back this often; default 5 min
+	WriteTimeout   time.Duration // per write; default 2 s
 }
 
 // Loop is the control loop.
@@ -87,14 +91,17 @@ type Loop struct {
 	pathOf   map[string][]int // point → node indices up to the root
 	rootNode string
 
-	stab loadmgmt.State // Stabilize's memory; owned by the loop goroutine
+	stab     loadmgmt.State // Stabilize's memory; owned by the loop goroutine
+	vs       []view         // a step's views, reused; owned by the loop goroutine
+	reversed bool           // the grid meter read a negative current at the last step; owned by the loop goroutine
 
-	mu      sync.Mutex // protects the fields below
-	ems     *emsState
-	para14a *loadmgmt.Para14aSignal
-	classes map[string]loadmgmt.Class
-	status  Status
-	stepDur time.Duration
+	mu       sync.Mutex // protects the fields below
+	ems      *emsState
+	para14a  *loadmgmt.Para14aSignal
+	classes  map[string]loadmgmt.Class
+	status   Status
+	stepDur  time.Duration
+	failsafe map[string]string // point → FailsafeStatus value
 
 	// OnStep, if set, is called after every step with its duration; for
 	// metrics and benchmarks. It must not block.
@@ -106,18 +113,27 @@ type pointState struct {
 	static loadmgmt.ChargePoint
 
 	// Owned by the loop goroutine.
-	known       bool      // setpointMA is what the charger holds
-	rewrite     bool      // write the setpoint again once the controller answers
-	setpointMA  int64     // last written
-	triedMA     int64     // highest setpoint tried since the last good write; the charger may hold it
-	nextTry     time.Time // after a failed write
-	demand      *loadmgmt.Demand
-	alloc       loadmgmt.Allocation
-	allocAt     time.Time
-	failsafeOK  bool
-	failsafeTry time.Time
-	lastErr     string
-	reason      string
+	cmdMA     int64           // last setpoint commanded (written, or tried)
+	cmdDone   time.Time       // clock time the last write returned; zero: never commanded
+	cmdErr    bool            // the last write failed
+	holdsMA   int64           // what the charger offered at its last read-back
+	readAt    time.Time       // when that read-back was sent; zero: none yet
+	known     bool            // a read-back after the last command shows it
+	overSince time.Time       // since when it draws more than it offers; zero: it does not
+	nextTry   time.Time       // after a failed raise
+	demand    loadmgmt.Demand // the last plan's demand, if hasDemand
+	hasDemand bool
+	alloc     loadmgmt.Allocation
+	allocAt   time.Time
+	lastErr   string
+
+	wasStale bool // the controller did not answer at the last step
+
+	// The failsafe worker's (see failsafe.go); recheck is set by Step.
+	failsafeOK     bool
+	failsafeTry    time.Time
+	failsafeVerify time.Time
+	recheck        atomic.Bool
 }
 
 // New returns a loop. It checks the configuration, not the devices.
@@ -139,6 +155,9 @@ func New(cfg Config, state State, out Outputs, safety Safety, clk clock.Clock, l
 	}
 	if cfg.FailsafeRetry <= 0 {
 		cfg.FailsafeRetry = 10 * time.Second
+	}
+	if cfg.FailsafeVerify <= 0 {
+		cfg.FailsafeVerify = 5 * time.Minute
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 2 * time.Second
@@ -190,16 +209,28 @@ func New(cfg Config, state State, out Outputs, safety Safety, clk clock.Clock, l
 			l.pathOf[p.ID] = append(l.pathOf[p.ID], l.nodeIdx[n])
 		}
 	}
+	// Fallback currents were checked above (Validate); each step reserves
+	// what a silent charger may draw instead, once.
+	l.site.Points = withoutFallbacks(cfg.Site.Points)
+	// One minimum off time: the one Stabilize holds a stopped point for is
+	// the one loadmgmt keeps a paused car out of the plan for.
+	l.site.Rotation.MinOff = max(l.site.Rotation.MinOff, cfg.MinOff)
 	if len(l.points) != len(cfg.Site.Points) {
 		return nil, fmt.Errorf("control site %q: %d points configured, the site model has %d", cfg.SiteID, len(l.points), len(cfg.Site.Points))
 	}
 	return l, nil
 }
 
-// Run configures the chargers' failsafe, then runs a Step every Interval
-// until ctx ends; it returns ctx's error.
+// Run runs a Step every Interval until ctx ends; it returns ctx's error.
+// Beside the steps, a worker of its own sets and reads back the chargers'
+// failsafe (ConfigureFailsafe), so that a controller that does not answer
+// never delays a step.
 func (l *Loop) Run(ctx context.Context) error {
-	l.ConfigureFailsafe(ctx, l.clk.Now())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() { l.runFailsafe(ctx) })
 	ticker, tick := l.clk.NewTicker(l.cfg.Interval)
 	defer ticker.Stop()
 	for {
@@ -208,36 +239,32 @@ func (l *Loop) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-tick:
 		}
-		now := l.clk.Now()
-		l.ConfigureFailsafe(ctx, now)
-		l.Step(ctx, now)
+		l.Step(ctx, l.clk.Now())
 	}
 }
 
-// ConfigureFailsafe sets fallback current and watchdog on every charger
-// that has not taken them yet (and whose last try is FailsafeRetry old).
-func (l *Loop) ConfigureFailsafe(ctx context.Context, now time.Time) {
-	var todo []*pointState
-	for _, p := range l.points {
-		if p.Failsafe != nil && !p.failsafeOK && !now.Before(p.failsafeTry) {
-			todo = append(todo, p)
+// parallelByBus runs f for every item, the items of each bus (by bus)
+// apart, at most n at once per bus, and waits: a bus whose writes hang
+// never holds back the writes on another.
+func parallelByBus[T any](n int, items []T, bus func(T) string, f func(T)) {
+	groups := map[string][]T{}
+	var order []string
+	for _, it := range items {
+		b := bus(it)
+		if _, ok := groups[b]; !ok {
+			order = append(order, b)
 		}
+		groups[b] = append(groups[b], it)
 	}
-	if len(todo) == 0 {
+	if len(order) == 1 {
+		parallel(n, items, f)
 		return
 	}
-	parallel(l.cfg.MaxParallel, todo, func(p *pointState) {
-		wctx, cancel := context.WithTimeout(ctx, l.cfg.WriteTimeout)
-		defer cancel()
-		if err := p.Failsafe.SetFailsafe(wctx, p.FallbackA, l.cfg.Watchdog); err != nil {
-			p.failsafeTry = now.Add(l.cfg.FailsafeRetry)
-			if ctx.Err() == nil {
-				l.log.Warn("charger failsafe not set; retrying", "point", p.ID, "fallback_a", p.FallbackA, "watchdog", l.cfg.Watchdog, "err", err)
-			}
-			return
-		}
-		p.failsafeOK = true
-	})
+	var wg sync.WaitGroup
+	for _, b := range order {
+		wg.Go(func() { parallel(n, groups[b], f) })
+	}
+	wg.Wait()
 }
 
 // parallel runs f for every item, at most n at once, and waits.
@@ -259,305 +286,26 @@ func parallel[T any](n int, items []T, f func(T)) {
 	wg.Wait()
 }
 
-// demanding states: a car is connected and may draw current.
-func demanding(s drivers.ChargeState) bool {
-	return s == drivers.StateB || s == drivers.StateC || s == drivers.StateD
-}
-
-// Step runs one control cycle at now: limits, allocation, stability,
-// writes. It returns when the writes are done.
-func (l *Loop) Step(ctx context.Context, now time.Time) {
-	start := l.clk.Now()
-	s := l.site // copy; Nodes are copied below where changed
-	s.Nodes = append([]loadmgmt.Node(nil), l.site.Nodes...)
-
-	l.mu.Lock()
-	ems := l.ems
-	s.Limits.Para14a = l.para14a
-	classes := l.classes
-	l.mu.Unlock()
-	if ems != nil {
-		s.Limits.EMS = []loadmgmt.EMSLimit{ems.limit}
-	}
-	if l.safety != nil {
-		s.Limits.Temperatures = l.safety.Temperatures()
-	}
-
-	// Measure: EV currents per grid phase, demands, reserves.
-	var evMA [3]int64
-	var demands []loadmgmt.Demand
-	var demandOf []*pointState
-	views := make([]PointStatus, len(l.points))
-	for i, p := range l.points {
-		ch := l.state.Charger(p.Controller, now)
-		v := PointStatus{ID: p.ID, State: "?", ControllerStale: ch.Stale}
-		if !ch.At.IsZero() {
-			v.State = ch.Value.State.String()
-			v.OfferedA = ch.Value.OfferedA
-			v.ErrorCode = ch.Value.ErrorCode
-		}
-		var pointMA [3]int64
-		if p.Meter != "" {
-			m := l.state.Meter(p.Meter, now)
-			v.MeterStale = m.Stale
-			if !m.Stale {
-				for cp, gp := range p.GridPhases {
-					pointMA[gp] += m.Value.CurrentMA[cp]
-				}
-				v.PowerW = m.Value.PowerW
-				v.EnergyWh = m.Value.ImportWh
-				for ph := range 3 {
-					evMA[ph] += pointMA[ph]
-				}
-			}
-			v.CurrentMA = pointMA
-		}
-		blocked := ""
-		if l.safety != nil {
-			blocked = l.safety.Blocked(p.ID)
-		}
-		if blocked != "" {
-			// Safety owns the point: it cut it (and re-cuts until the cut
-			// took). What the charger holds is no longer what the loop
-			// wrote, so the loop rewrites it once safety lets go.
-			p.known = false
-			v.Blocked = blocked
-		}
-		switch {
-		case ch.Stale:
-			// Unreachable: it may draw its last setpoint or its fallback.
-			// Nothing is written to it (a dead unit costs its bus a
-			// timeout per request); once it answers, it is written again.
-			p.rewrite = true
-			reserve := max(p.setpointMA, int64(p.FallbackA)*1000)
-			if !p.known {
-				reserve = max(reserve, p.static.MaxCurrentMA)
-			}
-			l.reserve(&s, p, reserve)
-			p.demand = nil
-			v.Reason = "controller not answering"
-		case blocked != "":
-			p.demand = nil
-			v.Reason = "safety: " + blocked
-		case !demanding(ch.Value.State):
-			p.demand = nil
-			v.Reason = "no car"
-		default:
-			d := l.demandFor(p, now, ch.Value, pointMA, classes)
-			demands = append(demands, d)
-			demandOf = append(demandOf, p)
-		}
-		views[i] = v
-	}
-
-	// Grid-meter headroom.
-	var grid *GridStatus
-	if l.cfg.GridMeter != "" {
-		gm := l.state.Meter(l.cfg.GridMeter, now)
-		grid = &GridStatus{Meter: l.cfg.GridMeter, At: gm.At, Stale: gm.Age(now) > s.MeterStaleAfter || gm.At.IsZero()}
-		if !gm.At.IsZero() {
-			grid.CurrentMA = gm.Value.CurrentMA
-			grid.PowerW = gm.Value.PowerW
-			var other [3]int64
-			for ph := range 3 {
-				other[ph] = max(0, gm.Value.CurrentMA[ph]-evMA[ph])
-			}
-			grid.OtherLoadMA = other
-			s.Limits.Meters = []loadmgmt.MeterReading{{Node: l.rootNode, OtherLoadMA: other, At: gm.At}}
-		}
-	}
-
-	plan := loadmgmt.Allocate(now, s, demands)
-	targets := make(map[*pointState]int64, len(demands))
-	if plan.Err != nil {
-		l.log.Error("allocation failed; every charger to 0 A", "err", plan.Err)
-	}
-	for i, p := range demandOf {
-		a := plan.Allocations[i]
-		p.alloc, p.allocAt = a, now
-		targets[p] = a.CurrentMA
-		if plan.Err != nil {
-			targets[p] = 0
-		}
-		d := demands[i]
-		p.demand = &d
-	}
-
-	// Stability: loadmgmt.Stabilize turns the plan into setpoints (cuts at
-	// once; raises after RaiseEvery, above the deadband, not within MinOff of
-	// a stop). Points safety holds enter it at 0 A without counting as a
-	// stop, and points that do not answer keep their setpoint, so neither
-	// starts a minimum off time of its own.
-	prev := l.stab
-	if prev.Points == nil {
-		prev.Points = map[string]loadmgmt.PointState{}
-	}
-	allocs := make([]loadmgmt.Allocation, 0, len(l.points))
-	for _, p := range demandOf {
-		a := p.alloc
-		if plan.Err != nil {
-			a.CurrentMA = 0
-		}
-		allocs = append(allocs, a)
-	}
-	for i, p := range l.points {
-		switch {
-		case views[i].Blocked != "":
-			ps := prev.Points[p.ID]
-			ps.SetpointMA = 0
-			prev.Points[p.ID] = ps
-			allocs = append(allocs, loadmgmt.Allocation{Point: p.ID})
-		case views[i].ControllerStale:
-			allocs = append(allocs, loadmgmt.Allocation{Point: p.ID, CurrentMA: prev.Points[p.ID].SetpointMA})
-		}
-	}
-	changes, next := loadmgmt.Stabilize(now, prev, loadmgmt.Plan{Allocations: allocs}, l.rules)
-	l.stab = next
-	changed := make(map[string]bool, len(changes))
-	for _, c := range changes {
-		changed[c.Point] = true
-	}
-
-	// Writes: what Stabilize changed, plus what a charger may not hold (never
-	// written, a failed write, back from silence, drawing more than set);
-	// cuts first, then raises. Nothing goes to a point safety holds or whose
-	// controller does not answer.
-	var cuts, raises []*pointState
-	want := make(map[*pointState]int64, len(l.points))
-	for i, p := range l.points {
-		v := &views[i]
-		desired := next.Points[p.ID].SetpointMA
-		want[p] = desired
-		target := targets[p]
-		if _, planned := targets[p]; planned {
-			v.Reason = p.alloc.Reason.String()
-			switch {
-			case desired >= target:
-			case desired == 0 && !next.Points[p.ID].StoppedAt.IsZero() && now.Sub(next.Points[p.ID].StoppedAt) < l.rules.MinOff:
-				v.Reason = "min-off"
-			case target-desired < l.rules.DeadbandMA:
-				v.Reason = "deadband"
-			default:
-				v.Reason = "ramp"
-			}
-		}
-		// A cut is anything that may lower what the charger draws. After a
-		// failed write the charger holds the last good setpoint, or the
-		// one that failed (a write can time out after it landed), or what
-		// it reports offering: below any of them is a cut. Cuts are tried
-		// every step (never held back by RetryFailed) and go before raises:
-		// Stabilize has already handed what they free to other points.
-		held := p.setpointMA
-		if !p.known {
-			held = max(held, p.triedMA, int64(v.OfferedA)*1000)
-		}
-		cut := desired == 0 || desired < held
-		drawingMore := int64(v.OfferedA)*1000 > desired+l.cfg.DeadbandMA
-		switch {
-		case v.ControllerStale, v.Blocked != "":
-		case now.Before(p.nextTry) && !cut:
-			v.Reason = "retry after failed write"
-		case changed[p.ID] || !p.known || p.rewrite || drawingMore:
-			if cut {
-				cuts = append(cuts, p)
-			} else {
-				raises = append(raises, p)
-			}
-		}
-	}
-	write := func(p *pointState) {
-		target := want[p]
-		wctx, cancel := context.WithTimeout(ctx, l.cfg.WriteTimeout)
-		defer cancel()
-		err := l.out.SetCurrentMA(wctx, p.ID, target)
-		if err != nil {
-			p.known = false
-			p.triedMA = max(p.triedMA, target)
-			p.nextTry = now.Add(l.cfg.RetryFailed) // cuts do not wait for it
-			p.lastErr = err.Error()
-			if ctx.Err() == nil {
-				l.log.Warn("setpoint not written", "point", p.ID, "ma", target, "err", err)
-			}
-			return
-		}
-		p.known, p.rewrite, p.setpointMA, p.lastErr, p.nextTry, p.triedMA = true, false, target, "", time.Time{}, 0
-	}
-	parallel(l.cfg.MaxParallel, cuts, write)
-	parallel(l.cfg.MaxParallel, raises, write)
-
-	// Status.
-	took := l.clk.Now().Sub(start)
-	st := Status{At: now, Grid: grid, Scarce: plan.Scarce, StepDuration: took, Points: views}
-	for i, p := range l.points {
-		v := &st.Points[i]
-		v.SetpointMA = p.setpointMA
-		v.SetpointKnown = p.known
-		if v.Blocked != "" {
-			v.SetpointMA = 0 // safety's cut
-		}
-		v.TargetMA = targets[p] // the plan's; the setpoint follows by the stability rules
-		v.LastError = p.lastErr
-		if !p.known && p.lastErr != "" && !v.ControllerStale && v.Blocked == "" {
-			v.Reason = "write failed"
-		}
-		st.EVCurrentMA[0] += v.CurrentMA[0]
-		st.EVCurrentMA[1] += v.CurrentMA[1]
-		st.EVCurrentMA[2] += v.CurrentMA[2]
-		st.EVPowerW += v.PowerW
-		if v.SetpointMA > 0 {
-			st.Charging++
-		}
-	}
-	for i, n := range s.Nodes {
-		if i < len(plan.Limits) {
-			st.Limits = append(st.Limits, NodeLimitStatus{NodeLimit: plan.Limits[i], Load: plan.LoadMA(n.ID)})
-		}
-	}
-	if ems != nil && now.Before(ems.limit.Expires) {
-		e := ems.public
-		st.EMS = &e
-	}
-	l.mu.Lock()
-	if l.ems != nil && !now.Before(l.ems.limit.Expires) {
-		l.log.Info("EMS limit expired", "request", l.ems.public.RequestID)
-		l.ems = nil
-	}
-	if l.para14a != nil && !l.para14a.Expires.IsZero() && !now.Before(l.para14a.Expires) {
-		l.para14a = nil
-	}
-	l.status = st
-	l.stepDur = took
-	l.mu.Unlock()
-	if l.OnStep != nil {
-		l.OnStep(now, took)
-	}
-}
-
-// reserve lowers the fuse of every node above p by ma on p's grid phases,
-// for a charger that may draw ma without the loop's say.
-func (l *Loop) reserve(s *loadmgmt.Site, p *pointState, ma int64) {
-	if ma <= 0 {
-		return
-	}
-	for _, ni := range l.pathOf[p.ID] {
-		for _, gp := range p.GridPhases {
-			s.Nodes[ni].FuseMA[gp] = max(0, s.Nodes[ni].FuseMA[gp]-ma)
-		}
-	}
-}
-
-// demandFor builds the point's demand, carrying its rotation state.
-func (l *Loop) demandFor(p *pointState, now time.Time, ch drivers.ChargerStatus, pointMA [3]int64, classes map[string]loadmgmt.Class) loadmgmt.Demand {
+// demandFor builds the point's demand, carrying its rotation state. A
+// point that Stabilize keeps stopped for its minimum off time enters as a
+// paused car (not running since it stopped), so that loadmgmt gives its
+// share to the cars that may run instead of planning current it cannot use.
+func (l *Loop) demandFor(p *pointState, now time.Time, classes map[string]loadmgmt.Class, stab loadmgmt.PointState) loadmgmt.Demand {
 	var d loadmgmt.Demand
-	if p.demand != nil {
+	if p.hasDemand {
 		d = p.demand.Advance(p.alloc, p.allocAt, now.Sub(p.allocAt))
 	} else {
 		d = loadmgmt.Demand{Point: p.ID, ConnectedSince: now}
 	}
 	d.Class = classes[p.ID]
 	d.Phases = 0
+	if stab.SetpointMA == 0 && !stab.StoppedAt.IsZero() && now.Sub(stab.StoppedAt) < l.rules.MinOff {
+		if d.Running || d.SwitchedAt.Before(stab.StoppedAt) {
+			d.Running, d.SwitchedAt = false, stab.StoppedAt
+		}
+	}
 	// One-phase car on a three-phase charger: current on charger L1 only.
-	if len(p.GridPhases) == 3 && p.Meter != "" && ch.State == drivers.StateC && p.known && p.setpointMA > 0 {
+	if len(p.GridPhases) == 3 && p.Meter != "" && p.known && p.holdsMA > 0 {
 		m := l.state.Meter(p.Meter, now)
 		if !m.Stale {
 			const flowing = 2000 // mA

@@ -49,6 +49,14 @@ func (o *outputs) take() []string {
 	return w
 }
 
+// held returns the amperes last written to point, and whether any was.
+func (o *outputs) held(point string) (int64, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ma, ok := o.current[point]
+	return ma / 1000, ok
+}
+
 func (o *outputs) amps(point string) int64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -91,6 +99,7 @@ type fixture struct {
 	loop  *Loop
 	ctx   context.Context
 	fs    map[string]*sitetest.Charger
+	draw  map[string]int64 // A a point's meter reads regardless of its setpoint
 }
 
 // newFixture: grid 62 A (meter "gm", safe budget 20 A) → ud-1 62 A → c-1
@@ -99,7 +108,7 @@ type fixture struct {
 func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clk: clocktest.New(t0), out: &outputs{current: map[string]int64{}, fail: map[string]error{}},
-		saf: &fakeSafety{blocked: map[string]string{}}, fs: map[string]*sitetest.Charger{}}
+		saf: &fakeSafety{blocked: map[string]string{}}, fs: map[string]*sitetest.Charger{}, draw: map[string]int64{}}
 	specs := []site.Spec{{ID: "gm", Interval: time.Second}}
 	ls := loadmgmt.Site{
 		Nodes: []loadmgmt.Node{
@@ -156,9 +165,18 @@ func (f *fixture) refresh(otherMA int64, gridAlive bool) {
 		id := fmt.Sprintf("cc-%d", i)
 		r := f.state.Charger(id, now)
 		if !r.At.IsZero() {
-			f.state.PutCharger(id, now, r.Value)
+			// The read-back: what the charger holds is what was last
+			// written to it successfully.
+			v := r.Value
+			if a, ok := f.out.held(fmt.Sprintf("cp-%d", i)); ok {
+				v.Enabled, v.MaxCurrentA, v.OfferedA = a > 0, int(a), int(a)
+			}
+			f.state.PutCharger(id, now, v)
 		}
 		a := f.out.amps(fmt.Sprintf("cp-%d", i))
+		if d, ok := f.draw[fmt.Sprintf("cp-%d", i)]; ok {
+			a = d // the car draws this, whatever it is offered
+		}
 		c := [3]int64{a * 1000, a * 1000, a * 1000}
 		f.state.PutMeter(fmt.Sprintf("m-%d", i), now, drivers.MeterSample{CurrentMA: c})
 		for ph := range 3 {
@@ -224,10 +242,16 @@ func TestCutsBeforeRaisesAndRamp(t *testing.T) {
 	f.out.mu.Lock()
 	order = append(order, f.out.writes...)
 	f.out.mu.Unlock()
-	if !slices.Equal(order, []string{"cp-1=31", "cp-2=31"}) {
-		t.Errorf("write order %v, want the cut of cp-1 before the raise of cp-2", order)
+	// cp-2 gets only what is free while cp-1 still counts at 32 A: the cut
+	// frees its 1 A once a read-back confirms it.
+	if !slices.Equal(order, []string{"cp-1=31", "cp-2=30"}) {
+		t.Errorf("write order %v, want the cut of cp-1 before the raise of cp-2 to 30 A", order)
 	}
 	f.out.take()
+	f.step(time.Second, 0, true)
+	if got := f.out.take(); !slices.Equal(got, []string{"cp-2=31"}) {
+		t.Errorf("after the cut was read back: %v, want cp-2=31", got)
+	}
 	// Other load appears, then leaves: cut at once, raise only after 10 s.
 	f.step(time.Second, 20000, true)
 	if got := f.out.take(); !slices.Equal(got, []string{"cp-1=21", "cp-2=21"}) {
@@ -252,7 +276,7 @@ func TestEMSLimitTakesEffectAndExpires(t *testing.T) {
 	f.car(2, drivers.StateC)
 	f.step(0, 0, true)
 	f.out.take()
-	eff := f.loop.SetEMSLimit(EMSLimit{RequestID: "r1", MaxCurrentMA: [3]int64{20000, 20000, 20000}, TTL: time.Minute}, f.clk.Now())
+	eff := f.loop.SetEMSLimit(EMSLimit{RequestID: "r1", MaxCurrentMA: &[3]int64{20000, 20000, 20000}, TTL: time.Minute}, f.clk.Now())
 	if eff.RequestID != "r1" || !eff.Expires.Equal(t0.Add(time.Minute)) || eff.GridLimitMA != [3]int64{20000, 20000, 20000} || eff.GridLimitKind[0] != loadmgmt.LimitEMS {
 		t.Fatalf("effective = %+v", eff)
 	}
@@ -275,7 +299,8 @@ func TestEMSLimitTakesEffectAndExpires(t *testing.T) {
 		t.Errorf("EMS still reported: %+v", st.EMS)
 	}
 	// TTL above the maximum is clamped; TTL 0 withdraws.
-	eff = f.loop.SetEMSLimit(EMSLimit{MaxPowerW: 23000, TTL: time.Hour}, f.clk.Now())
+	w := int64(23000)
+	eff = f.loop.SetEMSLimit(EMSLimit{MaxPowerW: &w, TTL: time.Hour}, f.clk.Now())
 	if !eff.TTLClamped || !eff.Expires.Equal(f.clk.Now().Add(10*time.Minute)) || eff.GridTotalKind != loadmgmt.LimitEMS {
 		t.Errorf("clamped: %+v", eff)
 	}
@@ -331,11 +356,12 @@ func TestSafetyHoldMeansNoRaise(t *testing.T) {
 	if p, _ := f.loop.Point("cp-1"); p.Reason != "safety: latch: fire-loop-open" || p.SetpointMA != 0 || p.Blocked == "" {
 		t.Errorf("cp-1 = %+v", p)
 	}
-	// Released: every point is rewritten once, since safety's cut replaced
-	// what the loop had written.
+	// Released: the read-backs show what safety's cut left (0 A), so the
+	// cars are raised again and the idle points, at 0 A already, are not
+	// written.
 	f.saf.block("", "cp-1", "cp-2", "cp-3", "cp-4")
 	f.step(time.Second, 0, true)
-	if got := f.out.take(); !slices.Equal(got, []string{"cp-1=31", "cp-2=31", "cp-3=0", "cp-4=0"}) {
+	if got := f.out.take(); !slices.Equal(got, []string{"cp-1=31", "cp-2=31"}) {
 		t.Errorf("after reset: %v", got)
 	}
 	f.step(time.Second, 0, true)
@@ -362,7 +388,7 @@ func TestFailsafeConfiguredAndRetried(t *testing.T) {
 	f.fs["cp-2"].SetWriteErr(drivers.ErrTimeout)
 	f.loop.ConfigureFailsafe(f.ctx, f.clk.Now())
 	for id, ch := range f.fs {
-		fb, wd := ch.Failsafe()
+		fb, wd := ch.FailsafeSet()
 		want := 0
 		if id == "cp-4" {
 			want = 6
@@ -382,7 +408,7 @@ func TestFailsafeConfiguredAndRetried(t *testing.T) {
 	}
 	f.clk.Advance(5 * time.Second)
 	f.loop.ConfigureFailsafe(f.ctx, f.clk.Now())
-	if _, wd := f.fs["cp-2"].Failsafe(); wd != 15*time.Second {
+	if _, wd := f.fs["cp-2"].FailsafeSet(); wd != 15*time.Second {
 		t.Error("cp-2 failsafe not retried")
 	}
 	n := len(f.fs["cp-1"].Writes())
@@ -413,6 +439,7 @@ func TestUnreachableChargerIsReserved(t *testing.T) {
 	f.car(1, drivers.StateC)
 	f.car(2, drivers.StateC)
 	f.step(time.Second, 0, true)
+	f.step(time.Second, 0, true) // cp-1's cut read back: cp-2 gets what it freed
 	if a, b := f.out.amps("cp-1"), f.out.amps("cp-2"); a+b != 31 {
 		t.Errorf("cp-1 at %d A, cp-2 at %d A; want 31 A together (62 − 31 reserved for cp-4)", a, b)
 	}
@@ -455,6 +482,7 @@ func TestOnePhaseCarIsPlannedOnOnePhase(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.RaiseEvery = 0 })
 	f.car(1, drivers.StateC)
 	f.step(0, 0, true)
+	f.step(time.Second, 0, true) // the read-back confirms 32 A
 	f.state.PutMeter("m-1", f.clk.Now(), drivers.MeterSample{CurrentMA: [3]int64{16000, 0, 0}})
 	f.loop.Step(f.ctx, f.clk.Now())
 	for _, l := range f.loop.Status().Limits {
@@ -489,7 +517,7 @@ func TestRunStepsEverySecond(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Run = %v", err)
 	}
-	if _, wd := f.fs["cp-1"].Failsafe(); wd != 15*time.Second {
+	if _, wd := f.fs["cp-1"].FailsafeSet(); wd != 15*time.Second {
 		t.Error("Run did not configure the failsafe")
 	}
 }
@@ -514,7 +542,7 @@ func TestMinOffAfterAStopButNotAfterSafety(t *testing.T) {
 	if a := f.out.amps("cp-1"); a != 0 {
 		t.Errorf("restarted %d A within MinOff", a)
 	}
-	if p, _ := f.loop.Point("cp-1"); p.Reason != "min-off" {
+	if p, _ := f.loop.Point("cp-1"); p.Reason != string(loadmgmt.LimitMinOffTime) {
 		t.Errorf("reason %q, want min-off", p.Reason)
 	}
 	f.step(2*time.Minute, 0, true)
@@ -564,7 +592,7 @@ func TestFailedWriteCutIsRetriedAtOnceBeforeRaises(t *testing.T) {
 		t.Errorf("cut of cp-1 not retried within RetryFailed: tried %v", tries)
 	}
 	// The bus is back and a fourth car arrives: cp-1's cut goes with the
-	// cuts, before cp-4's raise.
+	// cuts; cp-4 is raised once the read-backs confirm the current freed.
 	delete(f.out.fail, "cp-1")
 	f.car(4, drivers.StateC)
 	f.out.take()
@@ -576,12 +604,21 @@ func TestFailedWriteCutIsRetriedAtOnceBeforeRaises(t *testing.T) {
 	order := slices.Clone(f.out.writes)
 	f.out.mu.Unlock()
 	i1 := slices.IndexFunc(order, func(s string) bool { return strings.HasPrefix(s, "cp-1=") })
-	i4 := slices.IndexFunc(order, func(s string) bool { return strings.HasPrefix(s, "cp-4=") })
-	if i1 < 0 || i4 < 0 || i1 > i4 {
-		t.Errorf("write order %v: want cp-1's cut before cp-4's raise", order)
+	if i1 < 0 {
+		t.Errorf("write order %v: want cp-1's cut", order)
 	}
 	if a := f.out.amps("cp-1"); a > 16 {
 		t.Errorf("cp-1 at %d A with four cars on 62 A", a)
+	}
+	if sum, each := f.drawnA(); sum > 62 {
+		t.Errorf("chargers hold %v A = %d A on 62 A", each, sum)
+	}
+	f.step(time.Second, 0, true)
+	if a := f.out.amps("cp-4"); a < 6 {
+		t.Errorf("cp-4 at %d A after the cuts were read back", a)
+	}
+	if sum, each := f.drawnA(); sum > 62 {
+		t.Errorf("chargers hold %v A = %d A on 62 A", each, sum)
 	}
 }
 

@@ -1,50 +1,85 @@
 // Package control runs the edge's control loop: every Interval (1 s) it
 // composes the limits in force, asks loadmgmt.Allocate for every charge
 // point's current, applies the stability rules and writes the setpoints,
-// cuts first, then raises.
+// cuts first, then raises — and it checks what the field does instead of
+// trusting that every command lands.
+//
+// # Read-back
+//
+// The poller reads each controller's state together with its read-back:
+// whether it is enabled and the current limit it holds
+// (drivers.ChargerStatus.OfferedA). A reading sent after a write returned
+// is a read-back of that write. A point is settled when such a read-back
+// shows its last command and its meter shows no more than it offers. Until
+// then it is unsettled:
+//
+//   - waiting for read-back: a command went out, no reading since;
+//   - cut not confirmed: the read-back shows more than commanded (the write
+//     failed, or the controller rebooted to its power-on defaults);
+//   - draws more than offered: its meter shows more than it offers (a car
+//     still ramping down, a controller ignoring its setpoint, a welded
+//     contactor); after 10 s it is paused and an alarm raised.
+//
+// An unsettled point counts at the higher of its metered current and what
+// it may hold (its read-back, or the higher of that and a command not read
+// back yet) against every limit of every node above it — fuse, grid-meter
+// headroom, safe budget, EMS, thermal derating, §14a — and is never raised;
+// a cut of it is written again every step until read back.
 //
 // # One cycle (Step)
 //
-//  1. Read the site state: each charge controller's IEC 61851 state, each
-//     point meter's phase currents, the grid meter.
-//  2. Demands: every point whose controller is fresh and in state B, C or D,
-//     and that safety does not hold at 0 A. A single-phase car on a
-//     three-phase charger (current only on charger L1) is planned on one
-//     phase. The class (eco/premium) comes from SetClass.
-//  3. Live limits: grid-meter headroom (the grid meter's phase currents
-//     minus the charge points' own metered currents, mapped through their
-//     phase rotation; an unmetered or stale point counts as other load,
-//     which errs on the safe side); loadmgmt falls back to the safe budget
-//     when the reading is older than the site's MeterStaleAfter (2 s by default); the
-//     EMS limit until its TTL runs out (SetEMSLimit); the §14a signal
-//     (SetPara14a); node temperatures from safety (thermal derating).
-//     A controller that does not answer may still draw its last setpoint or
-//     its fallback current, whichever is larger: that current is reserved on
-//     every node above it.
-//  4. loadmgmt.Allocate plans; the rotation state (running, switched at,
-//     charged for) is carried from plan to plan.
-//  5. Stability (loadmgmt.Stabilize): a cut is written at once; a raise
-//     only when the point's last raise is RaiseEvery (10 s) old and the
-//     step is at least Deadband (1 A); a stopped point restarts after MinOff
-//     (3 min). A safety hold is not a stop (no MinOff after it), and a point
-//     whose controller does not answer keeps its setpoint in Stabilize's
-//     memory. Besides what Stabilize changes, a point is written when the
-//     loop cannot know what it holds: never written, a failed write, back
-//     from silence or from a safety hold, or drawing more than its setpoint
-//     (e.g. a charger that fell back to its fallback current).
-//  6. Writes go through safety's gate (Outputs): all cuts in parallel
-//     (MaxParallel at once), then all raises. A point that safety holds is
-//     known to be at 0 A.
+//  1. Read the site state: each controller's state and read-back, each point
+//     meter's phase currents, the grid meter (a negative phase current is a
+//     reversed current transformer: the reading is not used, the safe budget
+//     applies and GridStatus.Reversed raises an alarm).
+//  2. Reserves: what the loop cannot steer, subtracted from every limit: a
+//     controller that does not answer at the higher of what it last held
+//     and was last told (its fallback if it has a watchdog, its maximum if
+//     it never answered), once; a point safety holds and one without a car
+//     at what they still draw.
+//  3. Limits: loadmgmt.EffectiveLimits of the static site, the grid meter's
+//     headroom (the safe budget when it is older than MeterStaleAfter),
+//     node temperatures from safety, §14a; then the EMS limit (SetEMSLimit,
+//     until its TTL runs out) at the grid connection: by default it caps
+//     the connection, so the chargers get it less the metered other load;
+//     with ScopeEV it caps the chargers alone. 0 is a limit (no current).
+//  4. Plan: settled points with a car (state B, C or D) are allocated around
+//     the reserves and the unsettled points' counts; an unsettled point is
+//     planned with everyone only to know how far to cut it. A point that
+//     Stabilize keeps off for its minimum off time enters loadmgmt as a
+//     paused car, so its share goes to the cars that may run. Fallback
+//     currents are a start-up check of the site (New), not a reserve.
+//  5. Stability (loadmgmt.Stabilize): a cut at once; a raise only when the
+//     point's last raise is RaiseEvery (10 s) old and the step is at least
+//     Deadband (1 A); a stopped point restarts after MinOff (3 min). A
+//     safety hold is not a stop; a silent point keeps its setpoint.
+//  6. Writes: a point is written when its read-back differs from what the
+//     loop wants, or it was never commanded (0 A unless granted). Cuts are
+//     written first, all at once. If any cut went out, the raises are then
+//     admitted by a second allocation in which every point but the raised
+//     ones counts at what it really draws (a point just cut at what it drew
+//     before), so a raise never uses current a cut has not been confirmed
+//     to free. Writes queue per bus (Point.Bus, MaxParallel per bus): a bus
+//     whose writes hang never holds back another's.
 //
-// # Start
+// loadmgmt has no notion of a fixed load, so the reserves are applied by
+// composing the limits here and handing loadmgmt a site whose fuses are
+// those limits less the reserves (withReserves); the reasons it returns are
+// mapped back to the input that set each limit.
 //
-// Run first sets every charger's fallback current and communication
-// watchdog (Failsafe), so that an edge that dies leaves each charger at its
-// fallback within the watchdog time; a charger that does not take it is
-// retried every FailsafeRetry.
+// # Failsafe
+//
+// Controllers whose vendor documents a communication watchdog implement
+// drivers.Failsafe (Point.Failsafe). A worker of its own, started by Run
+// (ConfigureFailsafe), reads their fallback current and watchdog back,
+// writes them where they differ and reads them back again: at start, when
+// a controller comes back from silence or shows its power-on defaults, and
+// every FailsafeVerify. One that cannot be set is retried every
+// FailsafeRetry and reported (PointStatus.Failsafe, FailsafeFailed). A
+// controller without the capability reports FailsafeNone (docs/failsafe.md).
 //
 // # Concurrency
 //
-// Run owns the loop. SetEMSLimit, SetPara14a, SetClass and Status may be
-// called from any goroutine.
+// Run owns the loop and the failsafe worker. SetEMSLimit, SetPara14a,
+// SetClass, Status and FailsafeFailed may be called from any goroutine.
 package control

@@ -1,7 +1,7 @@
 package control
 
 import (
-	"github.com/parkgrid/parkgrid/drivers/phoenix"
+	"github.com/parkgrid/parkgrid/drivers"
 	"github.com/parkgrid/parkgrid/edge/safety"
 	"github.com/parkgrid/parkgrid/edge/site"
 )
@@ -12,5 +12,5 @@ var (
 	_ State    = (*site.State)(nil)
 	_ Outputs  = (*safety.Watcher)(nil)
 	_ Safety   = (*safety.Watcher)(nil)
-	_ Failsafe = (*phoenix.Controller)(nil)
+	_ Failsafe = drivers.Failsafe(nil) // a driver with the capability fits
 )

@@ -29,12 +29,19 @@ type GridStatus struct {
 	CurrentMA   [3]int64
 	PowerW      int64
 	OtherLoadMA [3]int64 // grid current minus metered charge points
+	// Reversed: a phase reads a negative current (a current transformer
+	// mounted the wrong way round): the reading is not used; the safe
+	// budget applies (Stale is set too). An alarm.
+	Reversed bool
 }
 
 // NodeLimitStatus is a node's effective limit and the planned load on it.
 type NodeLimitStatus struct {
 	loadmgmt.NodeLimit
 	Load [3]int64 // planned, mA per grid phase
+	// ReservedMA is current the loop cannot steer (silent controllers,
+	// points safety holds that still draw), subtracted from every limit.
+	ReservedMA [3]int64
 }
 
 // PointStatus is one charge point.
@@ -48,12 +55,17 @@ type PointStatus struct {
 	CurrentMA       [3]int64 // metered, per grid phase
 	PowerW          int64
 	EnergyWh        int64
-	SetpointMA      int64  // last written (0 while safety holds the point)
-	SetpointKnown   bool   // false until written, after a failed write, and while safety holds the point
+	SetpointMA      int64  // last commanded (0 while safety holds the point)
+	HeldMA          int64  // what the charger offered at its last read-back
+	SetpointKnown   bool   // a read-back confirms SetpointMA; false while safety holds the point
+	Unconfirmed     bool   // counts at what it may draw, not at its plan: cut not confirmed, read-back pending, drawing more than offered
 	Blocked         string // what safety holds the point at 0 A for; "" if nothing
 	TargetMA        int64  // what the plan allocates (0 without a car)
 	Reason          string
 	LastError       string
+	// Failsafe is the controller's own fallback: FailsafeNone (it has no
+	// documented watchdog), FailsafeOK, FailsafePending or FailsafeFailed.
+	Failsafe string
 }
 
 // Status returns the state after the last step (zero before the first).

@@ -63,4 +63,16 @@
 // /api/v1/openapi.json and checked against the router by the tests. Errors
 // are {"error": "..."} with 400 (bad request), 404 (unknown), 409 (refused
 // by the controller) or 503 (the controller did not answer in time).
+//
+// # Who may call it
+//
+// With Options.Auth every route but the OpenAPI document needs a bearer
+// token (package token) with the route's scope: read for GETs, limit for
+// POST /api/v1/limit, reset for POST /api/v1/alarms/reset; 401 without a
+// valid token, 403 without the scope. An alarm reset records the token's
+// name as who. Whatever the token, auth.go's guards refuse a Host that is
+// not this edge (DNS rebinding), a browser's cross-site request (CSRF) and
+// a POST that is not application/json (415). Serve bounds what a client
+// can hold: timeouts, connections in total and per address, header and
+// body sizes (server.go).
 package emsapi

@@ -25,12 +25,20 @@ const (
 	publishTimeout    = 5 * time.Second // how long a publish waits for the broker
 )
 
+// Scopes of a limit request: what it caps.
+const (
+	ScopeConnection = "connection" // the grid connection: chargers plus the metered other load (default)
+	ScopeEV         = "ev"         // the chargers alone
+)
+
 // LimitRequest is a validated limit request.
 type LimitRequest struct {
 	RequestID    string
 	MaxPowerW    *int64    // nil: the request limits no power
 	MaxCurrentMA *[3]int64 // nil: the request limits no current; else mA per grid phase
+	Scope        string    // "" or ScopeConnection: the connection; ScopeEV: the chargers
 	TTL          time.Duration
+	Withdraw     bool // withdraw the limit in force now (no limit fields, no TTL)
 }
 
 // LimitReply answers a limit request: on the limit/reply topic, and as the
@@ -48,6 +56,8 @@ type limitWire struct {
 	MaxPowerW   *int64    `json:"maxPowerW"`
 	MaxCurrentA []float64 `json:"maxCurrentA"`
 	TTLS        *int64    `json:"ttlS"`
+	Scope       *string   `json:"scope"`
+	Withdraw    bool      `json:"withdraw"`
 }
 
 // ParseLimit decodes and validates a limit request (the body of POST
@@ -78,6 +88,21 @@ func parseLimit(b []byte, maxTTL time.Duration) (LimitRequest, error) {
 		return LimitRequest{}, err
 	}
 	req := LimitRequest{RequestID: *w.RequestID}
+	if w.Withdraw {
+		if w.MaxPowerW != nil || w.MaxCurrentA != nil || w.TTLS != nil || w.Scope != nil {
+			return LimitRequest{}, errors.New("withdraw takes no maxPowerW, maxCurrentA, ttlS or scope")
+		}
+		req.Withdraw = true
+		return req, nil
+	}
+	if w.Scope != nil {
+		switch *w.Scope {
+		case ScopeConnection, ScopeEV:
+			req.Scope = *w.Scope
+		default:
+			return LimitRequest{}, fmt.Errorf("scope %q: want %q or %q", *w.Scope, ScopeConnection, ScopeEV)
+		}
+	}
 
 	if w.TTLS == nil {
 		return LimitRequest{}, errors.New("ttlS is required")
@@ -218,4 +243,47 @@ func parseAlarmReset(b []byte) (AlarmReset, error) {
 		return AlarmReset{}, err
 	}
 	return AlarmReset{Who: *w.Who, Why: *w.Why}, nil
+}
+
+// parseAlarmResetFor parses a reset request made with the token named
+// principal ("" without authentication, when ParseAlarmReset's rules
+// apply). The token's name is who the audit log records; a "who" in the
+// body is optional then and kept beside it as the operator it names
+// ("ems-main (j.meier)"), since the body is only the caller's word.
+func parseAlarmResetFor(b []byte, principal string) (AlarmReset, error) {
+	if principal == "" {
+		return ParseAlarmReset(b)
+	}
+	r, err := parseAuthenticatedReset(b, principal)
+	if err != nil {
+		return AlarmReset{}, fmt.Errorf("alarm reset: %w: %w", ErrInvalid, err)
+	}
+	return r, nil
+}
+
+func parseAuthenticatedReset(b []byte, principal string) (AlarmReset, error) {
+	if len(b) > MaxRequestBytes {
+		return AlarmReset{}, fmt.Errorf("%d bytes, at most %d", len(b), MaxRequestBytes)
+	}
+	var w struct {
+		Who *string `json:"who"`
+		Why *string `json:"why"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return AlarmReset{}, jsonError(err)
+	}
+	if w.Why == nil {
+		return AlarmReset{}, errors.New("why is required")
+	}
+	if err := checkText("why", *w.Why, maxWhyLen); err != nil {
+		return AlarmReset{}, err
+	}
+	who := principal
+	if w.Who != nil && *w.Who != principal {
+		if err := checkText("who", *w.Who, maxWhoLen); err != nil {
+			return AlarmReset{}, err
+		}
+		who += " (" + *w.Who + ")"
+	}
+	return AlarmReset{Who: who, Why: *w.Why}, nil
 }

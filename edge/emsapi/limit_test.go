@@ -236,3 +236,37 @@ func FuzzParseAlarmReset(f *testing.F) {
 		}
 	})
 }
+
+// TestParseLimitScopeAndWithdraw: scope names what a limit caps; withdraw
+// ends the limit in force and takes nothing else.
+func TestParseLimitScopeAndWithdraw(t *testing.T) {
+	for _, c := range []struct {
+		body string
+		want emsapi.LimitRequest
+		err  string
+	}{
+		{body: `{"requestId":"a","maxPowerW":1000,"ttlS":5,"scope":"ev"}`, want: emsapi.LimitRequest{RequestID: "a", MaxPowerW: ptr(int64(1000)), Scope: emsapi.ScopeEV, TTL: 5 * time.Second}},
+		{body: `{"requestId":"b","maxPowerW":1000,"ttlS":5,"scope":"connection"}`, want: emsapi.LimitRequest{RequestID: "b", MaxPowerW: ptr(int64(1000)), Scope: emsapi.ScopeConnection, TTL: 5 * time.Second}},
+		{body: `{"requestId":"c","withdraw":true}`, want: emsapi.LimitRequest{RequestID: "c", Withdraw: true}},
+		{body: `{"requestId":"d","maxPowerW":1000,"ttlS":5,"scope":"site"}`, err: `scope "site"`},
+		{body: `{"requestId":"e","withdraw":true,"ttlS":5}`, err: "withdraw takes no"},
+		{body: `{"requestId":"f","withdraw":true,"maxCurrentA":[1,1,1]}`, err: "withdraw takes no"},
+	} {
+		got, err := emsapi.ParseLimit([]byte(c.body), time.Hour)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) || !errors.Is(err, emsapi.ErrInvalid) {
+				t.Errorf("%s: err %v, want one containing %q", c.body, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.body, err)
+			continue
+		}
+		if diff := cmp.Diff(c.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", c.body, diff)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -2,9 +2,11 @@ package emsapi
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -31,12 +33,13 @@ const (
 type MQTTOptions struct {
 	Options
 
-	Site        string // site id; names the default topic prefix and the Home Assistant entities
-	Broker      string // e.g. tcp://127.0.0.1:1883
-	ClientID    string // default parkgrid-<site>-ems; must be unique on the broker
-	Username    string
-	Password    string
-	TopicPrefix string // default parkgrid/v1/<site>/ems
+	Site        string      // site id; names the default topic prefix and the Home Assistant entities
+	Broker      string      // e.g. tcp://127.0.0.1:1883, ssl://broker:8883; never with user:password@ (it is logged)
+	ClientID    string      // default parkgrid-<site>-ems; must be unique on the broker
+	Username    string      // never logged
+	Password    string      // never logged
+	TLS         *tls.Config // nil: plain TCP unless the scheme (ssl, tls, mqtts, wss) asks for TLS with the system roots
+	TopicPrefix string      // default parkgrid/v1/<site>/ems
 
 	StateInterval time.Duration // how often state is published; default 1 s
 
@@ -113,6 +116,9 @@ func NewMQTT(o MQTTOptions) (*MQTT, error) {
 	if o.Broker == "" {
 		return nil, errors.New("emsapi: MQTTOptions.Broker is empty")
 	}
+	if u, err := url.Parse(o.Broker); err != nil || u.User != nil {
+		return nil, errors.New("emsapi: MQTTOptions.Broker must be a URL without user:password@ (use Username and Password; URLs are logged)")
+	}
 	if o.ClientID == "" {
 		o.ClientID = "parkgrid-" + o.Site + "-ems"
 	}
@@ -179,6 +185,9 @@ func (m *MQTT) Run(ctx context.Context) error {
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			log.Warn("emsapi: MQTT connection lost", "broker", m.o.Broker, "err", err)
 		})
+	if m.o.TLS != nil {
+		opts.SetTLSConfig(m.o.TLS)
+	}
 	m.client = paho.NewClient(opts)
 	m.client.Connect() // with ConnectRetry the token completes only once connected; OnConnect tells us
 	defer m.shutdown()

@@ -34,7 +34,9 @@ type operation struct {
 	RequestBody *struct {
 		Content map[string]mediaType `json:"content"`
 	} `json:"requestBody"`
-	Responses map[string]response `json:"responses"`
+	Responses map[string]response    `json:"responses"`
+	Security  *[]map[string][]string `json:"security"`
+	Scope     string                 `json:"x-parkgrid-scope"` // the token scope the operation needs; "" for public ones
 }
 
 type response struct {
@@ -270,6 +272,8 @@ func TestOpenAPIDescribesWhatHandlersSend(t *testing.T) {
 		method, path, body string
 		setup              func(*fixture)
 		want               int
+		auth               bool              // the router authenticates (tokens of authFixture)
+		headers            map[string]string // extra request headers
 	}
 	calls := []call{
 		{method: "GET", path: "/api/v1/points/cp-99", want: 404},
@@ -307,6 +311,21 @@ func TestOpenAPIDescribesWhatHandlersSend(t *testing.T) {
 				c.body = string(b)
 			}
 			calls = append(calls, c)
+			// The same with a token that has the scope, without a token, with
+			// one that lacks the scope, and with the wrong content type.
+			if op.Scope != "" {
+				with, without := c, c
+				with.auth, with.headers = true, bearer(tokenWith(op.Scope))
+				without.auth, without.headers, without.want = true, bearer(tokenWithout(op.Scope)), 403
+				none := c
+				none.auth, none.want = true, 401
+				calls = append(calls, with, without, none)
+			}
+			if c.body != "" {
+				plain := c
+				plain.headers, plain.want = map[string]string{"Content-Type": "text/plain"}, 415
+				calls = append(calls, plain)
+			}
 		}
 	}
 	// The 404 of GET /config is documented too.
@@ -316,11 +335,16 @@ func TestOpenAPIDescribesWhatHandlersSend(t *testing.T) {
 
 	covered := map[string]bool{}
 	for _, c := range calls {
-		f := newFixture(t, nil)
+		var f *fixture
+		if c.auth {
+			f = authFixture(t)
+		} else {
+			f = newFixture(t, nil)
+		}
 		if c.setup != nil {
 			c.setup(f)
 		}
-		code, body := f.do(t, c.method, c.path, c.body)
+		code, body := f.doHeaders(t, c.method, c.path, c.body, c.headers)
 		where := fmt.Sprintf("%s %s → %d", c.method, c.path, code)
 		if code != c.want {
 			t.Errorf("%s, want %d: %s", where, c.want, body)

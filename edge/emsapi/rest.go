@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/parkgrid/parkgrid/edge/emsapi/token"
 )
 
 // openAPI is the REST API's OpenAPI 3 document, served as is.
@@ -30,6 +32,16 @@ type Options struct {
 	Now        func() time.Time // nil means time.Now
 	Logger     *slog.Logger     // nil discards
 	Metrics    http.Handler     // optional: served on GET /metrics (Prometheus)
+
+	// Auth checks bearer tokens. nil: no authentication, which the edge
+	// allows on a loopback listener only (edge/config refuses the rest).
+	Auth Authenticator
+	// AllowedHosts are host names, besides IP literals and localhost, that
+	// requests may name in their Host header (the gateway's DNS name).
+	AllowedHosts []string
+	// AllowedOrigins are browser origins besides the API's own that may call
+	// it (e.g. "https://ems.example"); cross-site requests are refused.
+	AllowedOrigins []string
 }
 
 func (o *Options) check() error {
@@ -70,6 +82,9 @@ func NewRouter(o Options) (*gin.Engine, error) {
 	}
 	a := &rest{o: o}
 	r := gin.New()
+	if err := r.SetTrustedProxies(nil); err != nil { // logs name the peer, not what X-Forwarded-For claims
+		return nil, fmt.Errorf("emsapi: %w", err)
+	}
 	r.HandleMethodNotAllowed = true
 	r.Use(gin.CustomRecoveryWithWriter(io.Discard, func(c *gin.Context, v any) {
 		a.o.Logger.Error("emsapi: handler panicked", "path", c.Request.URL.Path, "panic", v)
@@ -82,18 +97,21 @@ func NewRouter(o Options) (*gin.Engine, error) {
 		c.JSON(http.StatusMethodNotAllowed, errorBody{Error: "method " + c.Request.Method + " not allowed on " + c.Request.URL.Path})
 	})
 
+	r.Use(a.hostGuard, a.originGuard)
+
+	read := a.scope(token.Read)
 	if o.Metrics != nil {
-		r.GET("/metrics", gin.WrapH(o.Metrics))
+		r.GET("/metrics", read, gin.WrapH(o.Metrics))
 	}
 	v1 := r.Group("/api/v1")
-	v1.GET("/openapi.json", a.openAPI)
-	v1.GET("/site", a.site)
-	v1.GET("/points", a.points)
-	v1.GET("/points/:id", a.point)
-	v1.GET("/alarms", a.alarms)
-	v1.POST("/alarms/reset", a.resetAlarm)
-	v1.POST("/limit", a.setLimit)
-	v1.GET("/config", a.config)
+	v1.GET("/openapi.json", a.openAPI) // public: it names no secret and tells clients how to authenticate
+	v1.GET("/site", read, a.site)
+	v1.GET("/points", read, a.points)
+	v1.GET("/points/:id", read, a.point)
+	v1.GET("/alarms", read, a.alarms)
+	v1.POST("/alarms/reset", a.scope(token.Reset), a.jsonBody, a.resetAlarm)
+	v1.POST("/limit", a.scope(token.Limit), a.jsonBody, a.setLimit)
+	v1.GET("/config", read, a.config)
 	return r, nil
 }
 
@@ -170,7 +188,8 @@ func (a *rest) resetAlarm(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	r, err := ParseAlarmReset(body)
+	who := principal(c)
+	r, err := parseAlarmResetFor(body, who)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -181,7 +200,7 @@ func (a *rest) resetAlarm(c *gin.Context) {
 		a.fail(c, fmt.Errorf("alarm reset by %q: %w", r.Who, err))
 		return
 	}
-	a.o.Logger.Info("emsapi: alarm reset over REST", "who", r.Who, "why", r.Why)
+	a.o.Logger.Info("emsapi: alarm reset over REST", "who", r.Who, "why", r.Why, "remote", c.ClientIP())
 	c.JSON(http.StatusOK, okBody{OK: true})
 }
 

@@ -31,6 +31,8 @@ type fixture struct {
 	src  *emsapitest.Source
 	ctrl *emsapitest.Controller
 	h    http.Handler
+
+	lastHeader http.Header // of the last response
 }
 
 func newFixture(t *testing.T, mod func(*emsapi.Options)) *fixture {
@@ -67,12 +69,31 @@ func newFixture(t *testing.T, mod func(*emsapi.Options)) *fixture {
 // do sends one request through the real router.
 func (f *fixture) do(t *testing.T, method, path, body string) (int, []byte) {
 	t.Helper()
-	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	return f.doHeaders(t, method, path, body, nil)
+}
+
+// doHeaders sends one request with extra headers ("Content-Type": "" drops
+// the JSON content type a body gets by default).
+func (f *fixture) doHeaders(t *testing.T, method, path, body string, h map[string]string) (int, []byte) {
+	t.Helper()
+	req := httptest.NewRequest(method, "http://127.0.0.1:8090"+path, strings.NewReader(body))
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	for k, v := range h {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		if v == "" {
+			req.Header.Del(k)
+			continue
+		}
+		req.Header.Set(k, v)
+	}
 	w := httptest.NewRecorder()
 	f.h.ServeHTTP(w, req)
+	f.lastHeader = w.Header()
 	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("%s %s: Content-Type %q, want application/json", method, path, ct)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
+	"slices"
 )
 
 const ackSlotSize = 16
@@ -46,14 +47,34 @@ func (o *Outbox) Ack(ctx context.Context, seq uint64) error {
 		return err
 	}
 	o.ackSaved = seq
-
-	// Whole segments below the ack go; the one being written stays.
-	o.readMu.Lock()
 	o.mu.Lock()
+	if last := o.segs[len(o.segs)-1]; len(last.recs) > 0 && (last.last() <= seq || ackedBytes(last, seq) >= o.opts.SegmentBytes/4) {
+		// Everything, or a quarter segment's worth, is acknowledged: start
+		// a new segment at the next commit, so this one goes (once the
+		// rest is acknowledged) instead of waiting to fill up. Acknowledged
+		// bytes stay on disk for a quarter segment at most, also while
+		// records keep coming and the ack is always a few records behind.
+		o.retire = true
+	}
+	o.mu.Unlock()
+	o.deleteAcked()
+	return nil
+}
+
+// deleteAcked deletes the segments, but the last, whose records are all
+// acknowledged, unless a Hold is in force.
+func (o *Outbox) deleteAcked() {
+	o.readMu.Lock()
+	defer o.readMu.Unlock()
+	o.mu.Lock()
+	if o.holds > 0 {
+		o.mu.Unlock()
+		return
+	}
 	var gone []*segment
 	keep := o.segs[:0]
 	for i, s := range o.segs {
-		if i < len(o.segs)-1 && s.last() <= seq {
+		if i < len(o.segs)-1 && s.last() <= o.acked {
 			gone = append(gone, s)
 			continue
 		}
@@ -63,6 +84,8 @@ func (o *Outbox) Ack(ctx context.Context, seq uint64) error {
 		o.segs[i] = nil
 	}
 	o.segs = keep
+	o.holes = slices.DeleteFunc(o.holes, func(h Hole) bool { return h.To <= o.acked })
+	o.gaps = slices.DeleteFunc(o.gaps, func(g gapRec) bool { return g.seq <= o.acked })
 	o.mu.Unlock()
 	var errs []error
 	for _, s := range gone {
@@ -70,12 +93,10 @@ func (o *Outbox) Ack(ctx context.Context, seq uint64) error {
 			errs = append(errs, err)
 		}
 	}
-	o.readMu.Unlock()
 	if len(errs) > 0 {
-		// The ack itself is durable; leftovers are removed at the next Open.
+		// The ack itself is durable; leftovers go at the next ack or roll.
 		o.log.Warn("outbox remove acknowledged segments", "err", errors.Join(errs...))
 	}
-	return nil
 }
 
 // saveAck writes seq into the next slot of the acked file and fdatasyncs.
@@ -116,4 +137,21 @@ func readAcked(path string) (uint64, error) {
 		return 0, fmt.Errorf("read %s: no valid slot in %d bytes", path, len(b))
 	}
 	return best, nil
+}
+
+// ackedBytes is how many bytes of segment s hold records at or below
+// acked.
+func ackedBytes(s *segment, acked uint64) int64 {
+	if acked < s.first || len(s.recs) == 0 {
+		return 0
+	}
+	if acked >= s.last() {
+		return s.size
+	}
+	for i := int(acked - s.first); i >= 0; i-- {
+		if r := s.recs[i]; r.off != holeOff {
+			return int64(r.end)
+		}
+	}
+	return 0
 }

@@ -22,14 +22,15 @@ var (
 	// Options.MaxBytes. Nothing was written; retry after acks free space.
 	ErrFull = errors.New("outbox full")
 	// ErrNoSpace: the disk is full (ENOSPC). Nothing was stored; the outbox
-	// stays usable and a later Append may succeed.
+	// stays usable and a later Append succeeds once there is space.
 	ErrNoSpace = errors.New("outbox disk full")
 	// ErrClosed: the outbox was closed.
 	ErrClosed = errors.New("outbox closed")
 	// ErrTooLarge: a payload is larger than Options.MaxRecordBytes.
 	ErrTooLarge = errors.New("outbox record too large")
-	// ErrCorrupt: Open found damaged records that were acknowledged as
-	// durable; see CorruptError.
+	// ErrCorrupt: the outbox cannot be opened because a file it cannot do
+	// without (the epoch) is damaged; see CorruptError. Damaged records are
+	// not this error: they become holes (see the package doc).
 	ErrCorrupt = errors.New("outbox corrupt")
 	// ErrAckAhead: an ack names a seq this outbox never stored.
 	ErrAckAhead = errors.New("ack beyond the last stored seq")
@@ -37,8 +38,15 @@ var (
 
 const (
 	headerSize = 16
+	// gapFlag in a record's length word marks a gap record (doc.go).
+	gapFlag    = 1 << 31
+	lengthMask = gapFlag - 1
+	// gapPrefix is the from and to seqs in front of a gap record's payload.
+	gapPrefix = 16
 	// DefaultSegmentBytes is the size at which a segment is closed.
-	DefaultSegmentBytes = 16 << 20
+	DefaultSegmentBytes = 4 << 20
+	// MaxSegmentBytes bounds Options.SegmentBytes (offsets are 32 bits).
+	MaxSegmentBytes = 1 << 30
 	// DefaultMaxBytes caps the pending (unacknowledged) bytes.
 	DefaultMaxBytes = 1 << 30
 	// DefaultMaxRecordBytes bounds one payload.
@@ -50,7 +58,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // Options configure an Outbox. The zero value is usable.
 type Options struct {
 	// SegmentBytes: a segment is closed once it holds this many bytes
-	// (default 16 MiB).
+	// (default 4 MiB, at most 1 GiB).
 	SegmentBytes int64
 	// MaxBytes caps the bytes of stored, unacknowledged records; Append
 	// returns ErrFull beyond it (default 1 GiB).
@@ -65,12 +73,14 @@ type Options struct {
 	MaxRecordBytes int
 	// Log receives recovery reports and I/O failures (nil: discard).
 	Log *slog.Logger
-	// Now names quarantine copies (nil: time.Now).
+	// Now stamps quarantine copies and commit times (nil: time.Now).
 	Now func() time.Time
 
 	// openSegment opens a segment for appending; tests replace it to
 	// inject ENOSPC and I/O errors.
 	openSegment func(path string) (segmentFile, error)
+	// newEpoch makes the epoch of a new outbox; tests replace it.
+	newEpoch func() (string, error)
 }
 
 // segmentFile is the write side of the segment being appended to.
@@ -97,35 +107,50 @@ func openOSSegment(path string) (segmentFile, error) {
 	return osSegment{f}, nil
 }
 
-// Record is one stored payload and its seq.
+// Record is one stored payload and its seq. A gap record (Gap set) holds the
+// payload given to DeclareGaps.
 type Record struct {
 	Seq  uint64
 	Data []byte
+	Gap  bool
 }
 
 // Stats is a snapshot of the outbox.
 type Stats struct {
+	Epoch          string
 	Head           uint64 // last durable seq (0: none yet)
 	Acked          uint64 // highest acknowledged seq
-	PendingRecords uint64 // durable records above Acked
+	PendingRecords uint64 // durable records above Acked (holes not counted)
 	PendingBytes   int64  // their bytes on disk, plus records queued for commit
 	MaxBytes       int64
 	AlarmBytes     int64
 	Alarm          bool // PendingBytes ≥ AlarmBytes
 	Segments       int
+	SegmentBytes   int64  // bytes of all segment files, acknowledged ones not yet deleted included
 	Syncs          uint64 // commit groups since Open (records per sync = appended / Syncs)
+	Holes          uint64 // seqs above Acked that cannot be delivered (damaged or missing)
+	Undeclared     uint64 // of those, seqs no gap record covers yet (see DeclareGaps)
+	GapRecords     int    // gap records above Acked
+	CommitErrors   uint64 // failed commit groups since Open (disk full, I/O errors)
 }
 
-// segment is one .seg file. Its fields are guarded by Outbox.mu; offs and
+// span is where one record lies in its segment; off == holeOff for a seq
+// that cannot be delivered.
+type span struct{ off, end uint32 }
+
+const holeOff = ^uint32(0)
+
+// segment is one .seg file. Its fields are guarded by Outbox.mu; recs and
 // size cover durable records only.
 type segment struct {
-	first uint64
-	path  string
-	size  int64
-	offs  []uint32 // offs[i] is the offset of record first+i
+	first  uint64
+	path   string
+	size   int64  // bytes of the file the index covers
+	recs   []span // recs[i] is record first+i
+	sealed bool   // damaged: never appended to again
 }
 
-func (s *segment) last() uint64 { return s.first + uint64(len(s.offs)) - 1 } // first-1 when empty
+func (s *segment) last() uint64 { return s.first + uint64(len(s.recs)) - 1 } // first-1 when empty
 
 // waiter is one Append waiting for its commit group.
 type waiter struct {
@@ -140,7 +165,8 @@ type Outbox struct {
 	log  *slog.Logger
 	lock io.Closer
 
-	syncs atomic.Uint64 // commit groups written (one fdatasync each)
+	syncs        atomic.Uint64 // commit groups written (one fdatasync each)
+	commitErrors atomic.Uint64
 
 	kick chan struct{} // wakes the committer
 	stop chan struct{} // closed by Close
@@ -156,32 +182,49 @@ type Outbox struct {
 	alarmMu sync.Mutex // serialises OnAlarm calls; protects the field below
 	alarmed bool       // last state reported to OnAlarm
 
+	declareMu sync.Mutex // one DeclareGaps at a time
+
+	epoch string // set by Open, never changed: read without a lock
+
 	mu sync.Mutex // protects the fields below
 	// durable state
 	segs    []*segment // ascending; the last is the one written to
 	head    uint64     // last durable seq
 	acked   uint64
 	pending int64 // bytes of durable records above acked
+	holes   []Hole
+	gaps    []gapRec // gap records on disk
 	changed chan struct{}
+	retire  bool // roll before the next commit (the last segment is fully acknowledged)
+	holds   int  // Hold calls not yet released: no segment is deleted meanwhile
 	// queued, not yet durable
 	nextSeq   uint64
 	queue     []byte // encoded records waiting for the committer
 	inCommit  int64  // bytes of the group being written
-	queueOffs []uint32
+	queueRecs []span // spans of the queued records, relative to queue
 	waiters   []waiter
 	closed    bool
-	broken    error // set when a failed commit could not be undone
 	alarm     bool
+	// dirty: a failed commit could not be undone (truncate failed); the
+	// committer truncates before it writes again.
+	dirty bool
+}
+
+// gapRec is a gap record found on disk or appended: its seq and what it
+// declares.
+type gapRec struct {
+	seq, from, to uint64
 }
 
 // Open opens (creating if needed) the outbox in dir, recovers it (see the
-// package doc) and starts its committer. The Report says what recovery did;
-// on ErrCorrupt the outbox is not opened and nothing was changed on disk
-// except the quarantine copy.
+// package doc) and starts its committer. The Report says what recovery did
+// and which seqs are holes; DeclareGaps replaces undeclared holes by gap
+// records.
 func Open(ctx context.Context, dir string, opts Options) (*Outbox, Report, error) {
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = DefaultSegmentBytes
 	}
+	opts.SegmentBytes = min(opts.SegmentBytes, MaxSegmentBytes)
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultMaxBytes
 	}
@@ -191,11 +234,15 @@ func Open(ctx context.Context, dir string, opts Options) (*Outbox, Report, error
 	if opts.MaxRecordBytes <= 0 {
 		opts.MaxRecordBytes = DefaultMaxRecordBytes
 	}
+	opts.MaxRecordBytes = min(opts.MaxRecordBytes, int(opts.SegmentBytes), lengthMask-gapPrefix)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.openSegment == nil {
 		opts.openSegment = openOSSegment
+	}
+	if opts.newEpoch == nil {
+		opts.newEpoch = randomEpoch
 	}
 	log := opts.Log
 	if log == nil {
@@ -263,13 +310,23 @@ func (o *Outbox) Close() error {
 	return errors.Join(errs...)
 }
 
+// Epoch is the random id this outbox was created with ("" for an outbox
+// made before epochs). It never changes for the life of the directory.
+func (o *Outbox) Epoch() string { return o.epoch } // set by Open, never changed
+
 // Append stores one record. payload is called with the record's seq (under
 // the outbox lock, in seq order; it must not call the Outbox) and returns the
 // exact bytes to store; if it fails, no seq is used. Append returns once the
 // record is durable (fdatasync'ed), or an error after which nothing was
-// stored and the seq may be given to a later record. ctx is checked before
-// the record is queued; once queued, Append waits for the commit outcome.
+// stored; the seq it was offered was never durable nor visible, so it may be
+// offered to a later record. ctx is checked before the record is queued;
+// once queued, Append waits for the commit outcome.
 func (o *Outbox) Append(ctx context.Context, payload func(seq uint64) ([]byte, error)) (uint64, error) {
+	return o.append(ctx, 0, nil, payload)
+}
+
+// append queues one record with the given flags and payload prefix.
+func (o *Outbox) append(ctx context.Context, flags uint32, prefix []byte, payload func(seq uint64) ([]byte, error)) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("outbox append: %w", err)
 	}
@@ -278,28 +335,24 @@ func (o *Outbox) Append(ctx context.Context, payload func(seq uint64) ([]byte, e
 		o.mu.Unlock()
 		return 0, ErrClosed
 	}
-	if o.broken != nil {
-		err := o.broken
-		o.mu.Unlock()
-		return 0, err
-	}
 	seq := o.nextSeq
 	data, err := payload(seq)
 	if err != nil {
 		o.mu.Unlock()
 		return 0, fmt.Errorf("outbox append seq %d: payload: %w", seq, err)
 	}
-	if len(data) > o.opts.MaxRecordBytes {
+	if len(data)+len(prefix) > o.opts.MaxRecordBytes {
 		o.mu.Unlock()
 		return 0, fmt.Errorf("%w: seq %d has %d bytes, limit %d", ErrTooLarge, seq, len(data), o.opts.MaxRecordBytes)
 	}
-	size := int64(headerSize + len(data))
+	size := int64(headerSize + len(prefix) + len(data))
 	if p := o.pendingAllLocked(); p+size > o.opts.MaxBytes {
 		o.mu.Unlock()
 		return 0, fmt.Errorf("%w: %d bytes pending, %d more would pass the cap of %d", ErrFull, p, size, o.opts.MaxBytes)
 	}
-	o.queueOffs = append(o.queueOffs, uint32(len(o.queue)))
-	o.queue = appendRecord(o.queue, seq, data)
+	start := uint32(len(o.queue))
+	o.queue = appendRecord(o.queue, seq, flags, prefix, data)
+	o.queueRecs = append(o.queueRecs, span{start, uint32(len(o.queue))})
 	o.nextSeq++
 	w := waiter{seq: seq, done: make(chan error, 1)}
 	o.waiters = append(o.waiters, w)
@@ -314,15 +367,18 @@ func (o *Outbox) Append(ctx context.Context, payload func(seq uint64) ([]byte, e
 	return seq, nil
 }
 
-// appendRecord encodes one record onto b.
-func appendRecord(b []byte, seq uint64, data []byte) []byte {
+// appendRecord encodes one record onto b: the header, then prefix and data
+// as one payload.
+func appendRecord(b []byte, seq uint64, flags uint32, prefix, data []byte) []byte {
 	var h [headerSize]byte
-	putU32(h[0:], uint32(len(data)))
+	putU32(h[0:], uint32(len(prefix)+len(data))|flags)
 	putU64(h[8:], seq)
 	crc := crc32.Update(0, castagnoli, h[8:16])
+	crc = crc32.Update(crc, castagnoli, prefix)
 	crc = crc32.Update(crc, castagnoli, data)
 	putU32(h[4:], crc)
 	b = append(b, h[:]...)
+	b = append(b, prefix...)
 	return append(b, data...)
 }
 
@@ -366,22 +422,26 @@ func (o *Outbox) commitLoop() {
 				o.mu.Unlock()
 				break
 			}
-			buf, offs, ws := o.queue, o.queueOffs, o.waiters
+			buf, recs, ws := o.queue, o.queueRecs, o.waiters
 			first := ws[0].seq
-			o.queue, o.queueOffs, o.waiters = spare[:0], nil, nil
+			o.queue, o.queueRecs, o.waiters = spare[:0], nil, nil
 			o.inCommit = int64(len(buf))
 			seg := o.segs[len(o.segs)-1]
 			segSize := seg.size
+			roll := seg.size > 0 && (seg.sealed || o.retire || seg.size >= o.opts.SegmentBytes)
 			o.mu.Unlock()
 
-			var err error
-			w, seg, err = o.commit(w, seg, segSize, first, buf)
+			var (
+				err    error
+				rolled bool
+			)
+			w, seg, rolled, err = o.commit(w, seg, segSize, roll, first, buf)
 
 			o.mu.Lock()
 			o.inCommit = 0
 			if err == nil {
-				for _, off := range offs {
-					seg.offs = append(seg.offs, uint32(seg.size)+off)
+				for _, r := range recs {
+					seg.recs = append(seg.recs, span{uint32(seg.size) + r.off, uint32(seg.size) + r.end})
 				}
 				seg.size += int64(len(buf))
 				o.head = ws[len(ws)-1].seq
@@ -391,10 +451,11 @@ func (o *Outbox) commitLoop() {
 				o.changed = make(chan struct{})
 			} else {
 				// Everything queued behind the failed group carries seqs
-				// that would now leave a gap: fail it too and hand the
-				// seqs out again.
+				// that would now leave a gap: fail it too and offer the
+				// seqs again (none of them was ever durable or visible).
+				o.commitErrors.Add(1)
 				ws = append(ws, o.waiters...)
-				o.queue, o.queueOffs, o.waiters = o.queue[:0], nil, nil
+				o.queue, o.queueRecs, o.waiters = o.queue[:0], nil, nil
 				o.nextSeq = o.head + 1
 			}
 			o.updateAlarmLocked()
@@ -404,6 +465,9 @@ func (o *Outbox) commitLoop() {
 				x.done <- err
 			}
 			spare = buf
+			if rolled {
+				o.deleteAcked()
+			}
 			o.reportAlarm()
 		}
 		if stopping {
@@ -413,11 +477,12 @@ func (o *Outbox) commitLoop() {
 }
 
 // commit writes one group of records (first seq first) to the last segment,
-// rolling to a new segment first if the last one is full, and fdatasyncs.
-// On failure it truncates back to the durable size. It returns the writer
-// and segment to use next.
-func (o *Outbox) commit(w segmentFile, seg *segment, segSize int64, first uint64, buf []byte) (segmentFile, *segment, error) {
-	if segSize >= o.opts.SegmentBytes {
+// rolling to a new segment first when roll says so, and fdatasyncs. On
+// failure it truncates back to the durable size. It returns the writer and
+// segment to use next, and whether it rolled.
+func (o *Outbox) commit(w segmentFile, seg *segment, segSize int64, roll bool, first uint64, buf []byte) (segmentFile, *segment, bool, error) {
+	rolled := false
+	if roll {
 		if w != nil {
 			if err := w.Close(); err != nil {
 				o.log.Warn("outbox close full segment", "path", seg.path, "err", err)
@@ -427,23 +492,41 @@ func (o *Outbox) commit(w segmentFile, seg *segment, segSize int64, first uint64
 		next := &segment{first: first, path: filepath.Join(o.dir, segName(first))}
 		nw, err := o.opts.openSegment(next.path)
 		if err != nil {
-			return nil, seg, o.ioError("create segment", next.path, err)
+			return nil, seg, false, o.ioError("create segment", next.path, err)
 		}
 		if err := syncDir(o.dir); err != nil {
 			nw.Close()
-			return nil, seg, o.ioError("sync directory", o.dir, err)
+			os.Remove(next.path)
+			return nil, seg, false, o.ioError("sync directory", o.dir, err)
 		}
-		w, seg, segSize = nw, next, 0
+		w, seg, segSize, rolled = nw, next, 0, true
 		o.mu.Lock()
 		o.segs = append(o.segs, seg)
+		o.retire = false
+		o.dirty = false
 		o.mu.Unlock()
 	}
 	if w == nil {
 		nw, err := o.opts.openSegment(seg.path)
 		if err != nil {
-			return nil, seg, o.ioError("open segment", seg.path, err)
+			return nil, seg, rolled, o.ioError("open segment", seg.path, err)
 		}
 		w = nw
+	}
+	o.mu.Lock()
+	dirty := o.dirty
+	o.mu.Unlock()
+	if dirty {
+		// An earlier failed group is still in the file: cut it first.
+		if err := w.Truncate(segSize); err != nil {
+			return w, seg, rolled, o.ioError("truncate segment", seg.path, err)
+		}
+		if err := w.Datasync(); err != nil {
+			return w, seg, rolled, o.ioError("fdatasync segment", seg.path, err)
+		}
+		o.mu.Lock()
+		o.dirty = false
+		o.mu.Unlock()
 	}
 	_, err := w.Write(buf)
 	if err == nil {
@@ -455,15 +538,20 @@ func (o *Outbox) commit(w segmentFile, seg *segment, segSize int64, first uint64
 		err = o.ioError("write segment", seg.path, err)
 	}
 	if err == nil {
-		return w, seg, nil
+		return w, seg, rolled, nil
 	}
-	o.log.Error("outbox commit failed; undoing the group", "path", seg.path, "first_seq", first, "bytes", len(buf), "err", err)
 	if terr := w.Truncate(segSize); terr != nil {
-		o.breakWith(fmt.Errorf("outbox unusable until reopened: truncate %s after %v: %w", seg.path, err, terr))
+		o.markDirty()
 	} else if serr := w.Datasync(); serr != nil {
-		o.breakWith(fmt.Errorf("outbox unusable until reopened: sync %s after truncate: %w", seg.path, serr))
+		o.markDirty()
 	}
-	return w, seg, err
+	return w, seg, rolled, err
+}
+
+func (o *Outbox) markDirty() {
+	o.mu.Lock()
+	o.dirty = true
+	o.mu.Unlock()
 }
 
 func (o *Outbox) ioError(what, path string, err error) error {
@@ -471,13 +559,6 @@ func (o *Outbox) ioError(what, path string, err error) error {
 		return fmt.Errorf("%w: %s %s: %w", ErrNoSpace, what, path, err)
 	}
 	return fmt.Errorf("outbox %s %s: %w", what, path, err)
-}
-
-func (o *Outbox) breakWith(err error) {
-	o.log.Error("outbox broken", "err", err)
-	o.mu.Lock()
-	o.broken = err
-	o.mu.Unlock()
 }
 
 // Changed returns a channel that is closed when the durable head moves past
@@ -507,16 +588,43 @@ func (o *Outbox) Stats() Stats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	p := o.pendingAllLocked()
+	var holes, undeclared uint64
+	for _, h := range o.holes {
+		if h.To <= o.acked {
+			continue
+		}
+		n := h.To - max(h.From, o.acked+1) + 1
+		holes += n
+		if !h.Declared {
+			undeclared += n
+		}
+	}
+	gaps := 0
+	for _, g := range o.gaps {
+		if g.seq > o.acked {
+			gaps++
+		}
+	}
+	var segBytes int64
+	for _, s := range o.segs {
+		segBytes += s.size
+	}
 	return Stats{
+		Epoch:          o.epoch,
 		Head:           o.head,
 		Acked:          o.acked,
-		PendingRecords: o.head - min(o.acked, o.head),
+		PendingRecords: o.head - min(o.acked, o.head) - holes,
 		PendingBytes:   p,
 		MaxBytes:       o.opts.MaxBytes,
 		AlarmBytes:     o.opts.AlarmBytes,
 		Alarm:          o.alarm,
 		Segments:       len(o.segs),
+		SegmentBytes:   segBytes,
 		Syncs:          o.syncs.Load(),
+		Holes:          holes,
+		Undeclared:     undeclared,
+		GapRecords:     gaps,
+		CommitErrors:   o.commitErrors.Load(),
 	}
 }
 
@@ -554,16 +662,39 @@ func (o *Outbox) reportAlarm() {
 func (o *Outbox) pendingBytesLocked() int64 {
 	var n int64
 	for _, s := range o.segs {
-		if len(s.offs) == 0 || s.last() <= o.acked {
+		if len(s.recs) == 0 || s.last() <= o.acked {
 			continue
 		}
-		if s.first > o.acked {
-			n += s.size
-			continue
+		i := 0
+		if s.first <= o.acked {
+			i = int(o.acked + 1 - s.first)
 		}
-		n += s.size - int64(s.offs[o.acked+1-s.first])
+		for _, r := range s.recs[i:] {
+			if r.off != holeOff {
+				n += int64(r.end - r.off)
+			}
+		}
 	}
 	return n
+}
+
+// Hold keeps every segment on disk, acknowledged or not, until release is
+// called: a caller that stored a record and has yet to note that elsewhere
+// (edge/session) can still find it after a crash. Acks are persisted
+// meanwhile; the deletions they allow happen at the next ack or roll after
+// the release.
+func (o *Outbox) Hold() (release func()) {
+	o.mu.Lock()
+	o.holds++
+	o.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			o.mu.Lock()
+			o.holds--
+			o.mu.Unlock()
+		})
+	}
 }
 
 func segName(first uint64) string { return fmt.Sprintf("%020d.seg", first) }

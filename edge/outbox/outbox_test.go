@@ -190,10 +190,9 @@ func lastSegment(t *testing.T, dir string) string {
 func TestTornTailIsTruncated(t *testing.T) {
 	for name, tail := range map[string][]byte{
 		"short header":  {7, 0, 0},
-		"short payload": appendRecord(nil, 6, []byte("abcdefgh"))[:20],
-		"bad crc":       func() []byte { b := appendRecord(nil, 6, []byte("abcdefgh")); b[20] ^= 1; return b }(),
+		"short payload": appendRecord(nil, 6, 0, nil, []byte("abcdefgh"))[:20],
 		"zeros":         make([]byte, 700),
-		"wrong seq":     appendRecord(nil, 9, []byte("abcdefgh")),
+		"lost page":     func() []byte { b := appendRecord(nil, 6, 0, nil, make([]byte, 1100)); b[20] = 1; return b }(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -225,9 +224,10 @@ func TestTornTailIsTruncated(t *testing.T) {
 	}
 }
 
-func TestTornRecordBeforeValidOnesIsTruncated(t *testing.T) {
+func TestLostPageBeforeValidRecordsIsAHole(t *testing.T) {
 	// A power cut can persist a later page of an unsynced write but not an
-	// earlier one: a zero-filled record followed by valid ones.
+	// earlier one: a zero-filled record followed by valid ones. The valid
+	// ones are genuine records and are kept; the lost one is a hole.
 	dir := t.TempDir()
 	o, _ := open(t, dir, Options{})
 	appendN(t, o, "a", 2)
@@ -236,65 +236,93 @@ func TestTornRecordBeforeValidOnesIsTruncated(t *testing.T) {
 	data, _ := os.ReadFile(seg)
 	good := len(data)
 	big := bytes.Repeat([]byte("x"), 2000)
-	rec3 := appendRecord(nil, 3, big)
+	rec3 := appendRecord(nil, 3, 0, nil, big)
 	clear(rec3[headerSize+600 : headerSize+1600]) // a lost page
 	data = append(data, rec3...)
-	data = appendRecord(data, 4, []byte("a-4"))
+	data = appendRecord(data, 4, 0, nil, []byte("a-4"))
 	os.WriteFile(seg, data, 0o600)
 
 	o, rep := open(t, dir, Options{})
-	if len(rep.Truncated) != 1 || rep.Truncated[0].Offset != int64(good) || rep.Truncated[0].Dropped != 1 || rep.Truncated[0].Why != "zero-filled record" {
+	if len(rep.Truncated) != 0 || len(rep.Holes) != 1 {
 		t.Fatalf("report %+v", rep)
 	}
-	if diff := cmp.Diff(seqNames("a", 1, 2), readAll(t, o)); diff != "" {
+	if h := rep.Holes[0]; h.From != 3 || h.To != 3 || h.Offset != int64(good) || h.Why != "zero-filled record" || h.Declared {
+		t.Fatalf("hole %+v", h)
+	}
+	if diff := cmp.Diff([]string{"a-1", "a-2", "a-4"}, readAll(t, o)); diff != "" {
 		t.Fatalf("records (-want +got):\n%s", diff)
 	}
 }
 
-func TestCorruptMiddleRecordIsNotDropped(t *testing.T) {
-	dir := t.TempDir()
-	o, _ := open(t, dir, Options{})
-	appendN(t, o, "a", 5)
-	o.Close()
-	seg := lastSegment(t, dir)
-	data, _ := os.ReadFile(seg)
-	// Flip one payload byte of record 2 (seq 2).
-	off := headerSize + len("a-1") + headerSize
-	data[off] ^= 0x40
-	os.WriteFile(seg, data, 0o600)
-
-	_, _, err := Open(context.Background(), dir, Options{})
-	var ce *CorruptError
-	if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) {
-		t.Fatalf("Open = %v, want *CorruptError", err)
-	}
-	if ce.Seq != 2 || ce.Offset != int64(headerSize+len("a-1")) || ce.Quarantine == "" {
-		t.Fatalf("CorruptError %+v", ce)
-	}
-	q, err := os.ReadFile(ce.Quarantine)
-	if err != nil || !bytes.Equal(q, data) {
-		t.Fatalf("quarantine copy differs from the segment (err %v)", err)
-	}
-	if now, _ := os.ReadFile(seg); !bytes.Equal(now, data) {
-		t.Fatal("the damaged segment was changed")
+func TestDamagedTailOfLastSegment(t *testing.T) {
+	for name, tc := range map[string]struct {
+		tail      []byte
+		holes     [][2]uint64
+		readable  []string
+		nextSeqAt uint64
+	}{
+		"bad crc":   {func() []byte { b := appendRecord(nil, 6, 0, nil, []byte("a-6")); b[17] ^= 1; return b }(), [][2]uint64{{6, 6}}, seqNames("a", 1, 5), 7},
+		"wrong seq": {appendRecord(nil, 9, 0, nil, []byte("a-9")), [][2]uint64{{6, 8}}, append(seqNames("a", 1, 5), "a-9"), 10},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			o, _ := open(t, dir, Options{})
+			appendN(t, o, "a", 5)
+			o.Close()
+			f, _ := os.OpenFile(lastSegment(t, dir), os.O_WRONLY|os.O_APPEND, 0)
+			f.Write(tc.tail)
+			f.Close()
+			o, rep := open(t, dir, Options{})
+			var got [][2]uint64
+			for _, h := range rep.Holes {
+				got = append(got, [2]uint64{h.From, h.To})
+			}
+			if diff := cmp.Diff(tc.holes, got); diff != "" || len(rep.Truncated) != 0 {
+				t.Fatalf("holes (-want +got):\n%s\nreport %+v", diff, rep)
+			}
+			if diff := cmp.Diff(tc.readable, readAll(t, o)); diff != "" {
+				t.Fatalf("records (-want +got):\n%s", diff)
+			}
+			if seq, err := o.Append(context.Background(), withSeq("a")); err != nil || seq != tc.nextSeqAt {
+				t.Fatalf("next append %d, %v; want %d", seq, err, tc.nextSeqAt)
+			}
+		})
 	}
 }
 
-func TestCorruptOlderSegmentIsNotDropped(t *testing.T) {
+func TestDamagedOlderSegmentAndMissingSegment(t *testing.T) {
 	dir := t.TempDir()
 	o, _ := open(t, dir, Options{SegmentBytes: 40})
 	appendN(t, o, "a", 10)
 	o.Close()
 	m, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
-	data, _ := os.ReadFile(m[0])
-	os.WriteFile(m[0], data[:len(data)-2], 0o600) // torn, but not the last
-	if _, _, err := Open(context.Background(), dir, Options{SegmentBytes: 40}); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("Open = %v, want ErrCorrupt", err)
+	if len(m) < 4 {
+		t.Fatalf("%d segments", len(m))
 	}
-	os.WriteFile(m[0], data, 0o600)
-	os.Remove(m[1]) // a missing segment
-	if _, _, err := Open(context.Background(), dir, Options{SegmentBytes: 40}); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("Open with a missing segment = %v, want ErrCorrupt", err)
+	data, _ := os.ReadFile(m[0])
+	os.WriteFile(m[0], data[:len(data)-2], 0o600) // torn, but not the last: its last record is lost
+	os.Remove(m[2])                               // a missing segment
+	o, rep := open(t, dir, Options{SegmentBytes: 40})
+	if len(rep.Holes) != 2 || rep.Holes[0].Reason != HoleCorrupt || rep.Holes[1].Reason != HoleMissing {
+		t.Fatalf("holes %+v", rep.Holes)
+	}
+	lost := map[uint64]bool{}
+	for _, h := range rep.Holes {
+		for s := h.From; s <= h.To; s++ {
+			lost[s] = true
+		}
+	}
+	var want []string
+	for s := uint64(1); s <= 10; s++ {
+		if !lost[s] {
+			want = append(want, fmt.Sprintf("a-%d", s))
+		}
+	}
+	if diff := cmp.Diff(want, readAll(t, o)); diff != "" {
+		t.Fatalf("records (-want +got):\n%s", diff)
+	}
+	if seq, err := o.Append(context.Background(), withSeq("a")); err != nil || seq != 11 {
+		t.Fatalf("next append %d, %v; want 11", seq, err)
 	}
 }
 

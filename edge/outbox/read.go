@@ -5,28 +5,39 @@ import (
 	"hash/crc32"
 	"iter"
 	"os"
+	"path/filepath"
 )
 
+// piece is a run of consecutive readable records in one segment.
+type piece struct {
+	path     string
+	seq      uint64 // seq of the first record
+	from, to int64  // byte range
+	n        int
+}
+
 // ReadFrom returns up to max durable records with seq ≥ from, skipping
-// acknowledged ones, in seq order. It returns no records when there are none
-// yet. Record.Data is freshly allocated and belongs to the caller.
+// acknowledged ones and holes, in seq order. It returns no records when
+// there are none yet. Record.Data is freshly allocated and belongs to the
+// caller. A record that no longer verifies on disk becomes a hole (to be
+// declared, see DeclareGaps) and is skipped.
 func (o *Outbox) ReadFrom(from uint64, max int) ([]Record, error) {
+	return o.read(from, max, false)
+}
+
+// read reads records with seq ≥ from; with acked it also returns
+// acknowledged records still on disk.
+func (o *Outbox) read(from uint64, max int, acked bool) ([]Record, error) {
 	if max <= 0 {
 		return nil, nil
 	}
 	o.readMu.RLock()
 	defer o.readMu.RUnlock()
 
-	type piece struct {
-		path     string
-		seq      uint64 // seq at from
-		from, to int64
-		n        int
-	}
 	var pieces []piece
 	o.mu.Lock()
 	seq := from
-	if seq <= o.acked {
+	if !acked && seq <= o.acked {
 		seq = o.acked + 1
 	}
 	left := max
@@ -34,20 +45,29 @@ func (o *Outbox) ReadFrom(from uint64, max int) ([]Record, error) {
 		if left == 0 || seq > o.head {
 			break
 		}
-		if len(s.offs) == 0 || s.last() < seq {
+		if len(s.recs) == 0 || s.last() < seq {
 			continue
 		}
-		i := int(seq - s.first)
-		j := min(len(s.offs), i+left)
-		p := piece{path: s.path, seq: seq, from: int64(s.offs[i]), n: j - i}
-		if j == len(s.offs) {
-			p.to = s.size
-		} else {
-			p.to = int64(s.offs[j])
+		if seq < s.first {
+			seq = s.first
 		}
-		pieces = append(pieces, p)
-		left -= p.n
-		seq += uint64(p.n)
+		i := int(seq - s.first)
+		var cur *piece
+		for ; i < len(s.recs) && left > 0; i++ {
+			r := s.recs[i]
+			if r.off == holeOff {
+				cur = nil
+				continue
+			}
+			if cur == nil {
+				pieces = append(pieces, piece{path: s.path, seq: s.first + uint64(i), from: int64(r.off)})
+				cur = &pieces[len(pieces)-1]
+			}
+			cur.to = int64(r.end)
+			cur.n++
+			left--
+		}
+		seq = s.first + uint64(i)
 	}
 	o.mu.Unlock()
 
@@ -60,18 +80,50 @@ func (o *Outbox) ReadFrom(from uint64, max int) ([]Record, error) {
 		for k, off := 0, 0; k < p.n; k++ {
 			want := p.seq + uint64(k)
 			if len(buf)-off < headerSize {
-				return recs, fmt.Errorf("%w: %s: short record at seq %d", ErrCorrupt, p.path, want)
+				o.holeAtRuntime(p.path, want, "short record on read")
+				break
 			}
-			n := int(getU32(buf[off:]))
+			word := getU32(buf[off:])
+			n := int(word & lengthMask)
 			end := off + headerSize + n
 			if end > len(buf) || crc32.Update(0, castagnoli, buf[off+8:end]) != getU32(buf[off+4:]) || getU64(buf[off+8:]) != want {
-				return recs, fmt.Errorf("%w: %s: record seq %d does not verify on read", ErrCorrupt, p.path, want)
+				o.holeAtRuntime(p.path, want, "record does not verify on read")
+				if end > len(buf) {
+					break
+				}
+				off = end
+				continue
 			}
-			recs = append(recs, Record{Seq: want, Data: buf[off+headerSize : end : end]})
+			r := Record{Seq: want, Data: buf[off+headerSize : end : end]}
+			if word&gapFlag != 0 && n >= gapPrefix {
+				r.Gap, r.Data = true, r.Data[gapPrefix:]
+			}
+			recs = append(recs, r)
 			off = end
 		}
 	}
 	return recs, nil
+}
+
+// holeAtRuntime turns a record that stopped verifying into a hole.
+func (o *Outbox) holeAtRuntime(path string, seq uint64, why string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, s := range o.segs {
+		if s.path != path || seq < s.first || seq > s.last() {
+			continue
+		}
+		r := &s.recs[seq-s.first]
+		if r.off == holeOff {
+			return
+		}
+		off := int64(r.off)
+		*r = span{holeOff, holeOff}
+		o.holes = append(o.holes, Hole{From: seq, To: seq, Reason: HoleCorrupt, Why: why, Segment: filepath.Base(path), Offset: off})
+		o.pending = o.pendingBytesLocked()
+		o.log.Error("outbox record does not verify any more; it becomes a hole", "seq", seq, "segment", filepath.Base(path), "offset", off)
+		return
+	}
 }
 
 func readAt(path string, buf []byte, off int64) error {
@@ -90,13 +142,24 @@ func readAt(path string, buf []byte, off int64) error {
 // acknowledged, up to the head at the time of the call, reading chunk
 // records at a time. It stops at the first error, which it yields.
 func (o *Outbox) Pending(from uint64, chunk int) iter.Seq2[Record, error] {
+	return o.iterate(from, chunk, false)
+}
+
+// Stored yields every durable record with seq ≥ from still on disk,
+// acknowledged or not (acknowledged segments go at the next ack or roll,
+// see Hold), up to the head at the time of the call.
+func (o *Outbox) Stored(from uint64, chunk int) iter.Seq2[Record, error] {
+	return o.iterate(from, chunk, true)
+}
+
+func (o *Outbox) iterate(from uint64, chunk int, acked bool) iter.Seq2[Record, error] {
 	if chunk <= 0 {
 		chunk = 256
 	}
 	return func(yield func(Record, error) bool) {
 		end := o.Head()
 		for from <= end {
-			recs, err := o.ReadFrom(from, chunk)
+			recs, err := o.read(from, chunk, acked)
 			if err != nil {
 				yield(Record{}, err)
 				return
@@ -115,4 +178,19 @@ func (o *Outbox) Pending(from uint64, chunk int) iter.Seq2[Record, error] {
 			from = recs[len(recs)-1].Seq + 1
 		}
 	}
+}
+
+// PendingGaps returns the seqs of the gap records not yet acknowledged,
+// ascending. A sender sends them before the rest of a backlog: central
+// cannot acknowledge past a hole before its gap record arrives.
+func (o *Outbox) PendingGaps() []uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []uint64
+	for _, g := range o.gaps {
+		if g.seq > o.acked && g.seq <= o.head {
+			out = append(out, g.seq)
+		}
+	}
+	return out
 }

@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -15,49 +14,77 @@ import (
 
 // Report says what Open found and repaired.
 type Report struct {
+	Epoch    string // the outbox's epoch ("" for one made before epochs)
+	Created  bool   // the directory held no outbox: a new epoch was made
 	Acked    uint64 // acked head read from disk
 	Head     uint64 // last durable seq after recovery
 	Segments int    // segment files kept
-	Deleted  int    // fully acknowledged segments removed
 	// Truncated lists torn tails cut off the last segment.
 	Truncated []Truncation
+	// Holes are seqs above Acked that cannot be delivered (damaged or
+	// missing records), each with Declared set when a gap record on disk
+	// already covers it. Intact records around them are delivered.
+	Holes []Hole
 }
 
-// Truncation is one torn tail that Open cut off.
+// Truncation is one torn tail that Open cut off: a write that never
+// completed (a short record, or one with a sector that never reached the
+// disk). Its records were never durable, so nothing reached central.
 type Truncation struct {
 	Segment string // file name
 	Offset  int64  // new size: the end of the last good record
 	Bytes   int64  // bytes removed
-	// Why: "short record", "zero-filled record", "bad CRC" or "bad seq".
-	Why string
-	// Dropped counts valid-looking records found after the torn one; they
-	// were never fdatasync'ed (see the package doc).
-	Dropped int
+	Why     string // "short record", "zero-filled record"
 }
 
-// CorruptError is the *error Open returns for damage it will not repair.
+// Hole reasons (Hole.Reason); they match the gap reasons of edge/reading.
+const (
+	HoleCorrupt = "corrupt" // the records are on disk but fail their checks
+	HoleMissing = "missing" // the records' segment file is gone
+)
+
+// Hole is a run of seqs the outbox cannot deliver.
+type Hole struct {
+	From, To uint64
+	Reason   string // HoleCorrupt or HoleMissing
+	Why      string // what was found, e.g. "bad CRC"
+	Segment  string // file name; "" when the segment is missing
+	Offset   int64  // where the damage starts in Segment
+	Declared bool   // a gap record covers the run
+}
+
+// CorruptError is the *error Open returns when the outbox cannot be used at
+// all (its epoch file is damaged).
 type CorruptError struct {
-	Segment    string // file name
-	Offset     int64
-	Seq        uint64 // seq expected at Offset
-	Why        string
-	Quarantine string // path of the copy, "" if copying failed too
+	File string
+	Why  string
 }
 
 func (e *CorruptError) Error() string {
-	q := e.Quarantine
-	if q == "" {
-		q = "no copy made"
-	}
-	return fmt.Sprintf("outbox corrupt: segment %s offset %d (seq %d): %s; copy in %s", e.Segment, e.Offset, e.Seq, e.Why, q)
+	return fmt.Sprintf("outbox corrupt: %s: %s", e.File, e.Why)
 }
 
 // Is makes errors.Is(err, ErrCorrupt) true.
 func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 
-// recover reads acked, scans the segments and fills o's durable state.
+// recover reads the epoch and acked, scans every segment and fills o's
+// durable state.
 func (o *Outbox) recover(ctx context.Context) (Report, error) {
 	var rep Report
+	names, err := listSegments(o.dir)
+	if err != nil {
+		return rep, err
+	}
+	_, ackErr := os.Stat(filepath.Join(o.dir, "acked"))
+	existing := len(names) > 0 || ackErr == nil
+	o.epoch, rep.Created, err = loadEpoch(o.dir, existing, o.opts.newEpoch)
+	if err != nil {
+		return rep, err
+	}
+	rep.Epoch = o.epoch
+	if !rep.Created && o.epoch == "" {
+		o.log.Warn("outbox has no epoch file: an outbox from before epochs, kept as the legacy epoch \"\"", "dir", o.dir)
+	}
 	acked, err := readAcked(filepath.Join(o.dir, "acked"))
 	if err != nil {
 		o.log.Warn("outbox acked file unreadable; everything on disk will be resent", "err", err)
@@ -65,189 +92,257 @@ func (o *Outbox) recover(ctx context.Context) (Report, error) {
 	o.acked = acked
 	rep.Acked = acked
 
-	names, err := listSegments(o.dir)
-	if err != nil {
-		return rep, err
-	}
 	var (
-		segs     []*segment
-		prevLast uint64 // last seq of the previous kept segment
+		segs  []*segment
+		holes []Hole
+		gaps  []gapRec
+		next  = acked + 1 // the seq the next segment should start at
 	)
+	if len(names) > 0 && names[0] < next {
+		next = names[0]
+	}
 	for i, n := range names {
 		if err := ctx.Err(); err != nil {
 			return rep, fmt.Errorf("recover outbox: %w", err)
 		}
-		isLast := i == len(names)-1
 		path := filepath.Join(o.dir, segName(n))
-		// A segment followed by one whose first record is already
-		// acknowledged holds only acknowledged records.
-		if !isLast && names[i+1] <= acked+1 {
-			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-				o.log.Warn("outbox remove acknowledged segment", "path", path, "err", err)
-			} else {
-				rep.Deleted++
-			}
-			continue
+		if n > next {
+			holes = append(holes, Hole{From: next, To: n - 1, Reason: HoleMissing, Why: "segment file missing"})
 		}
-		if len(segs) > 0 && n != prevLast+1 {
-			return rep, o.corrupt(path, 0, prevLast+1, fmt.Sprintf("missing records: previous segment ends at seq %d, this one starts at %d", prevLast, n))
+		var limit uint64 // seqs of this segment stop below the next one's first
+		isLast := i == len(names)-1
+		if !isLast {
+			limit = names[i+1]
 		}
-		if len(segs) == 0 && n > acked+1 {
-			// Segments are deleted only after the ack is persisted, so the
-			// acked file was lost: everything below n is acknowledged.
-			o.log.Warn("outbox acked head below the first segment; taking the segment's start", "acked", acked, "first_seq", n)
-			acked = n - 1
-			o.acked, rep.Acked = acked, acked
-		}
-		seg, tr, err := o.scanSegment(path, n, isLast)
+		sr, err := o.scanSegment(path, n, isLast, limit)
 		if err != nil {
 			return rep, err
 		}
-		if tr != nil {
-			rep.Truncated = append(rep.Truncated, *tr)
+		if sr.trunc != nil {
+			rep.Truncated = append(rep.Truncated, *sr.trunc)
 		}
-		if !isLast && len(seg.offs) == 0 {
-			return rep, o.corrupt(path, 0, n, "empty segment before the last")
+		holes = append(holes, sr.holes...)
+		gaps = append(gaps, sr.gaps...)
+		if len(sr.holes) > 0 && sr.seg.last() > acked {
+			o.quarantine(path)
 		}
-		segs = append(segs, seg)
-		prevLast = seg.last()
+		segs = append(segs, sr.seg)
+		next = max(next, sr.seg.last()+1)
 	}
-	if len(segs) > 0 && segs[len(segs)-1].last() < acked {
-		// Ahead of everything on disk (segments removed by hand?): keep
-		// the seqs above the ack, start a fresh segment.
-		o.log.Warn("outbox acked head is beyond the stored records", "acked", acked, "last_seq", segs[len(segs)-1].last())
-		segs = nil
-	}
-	if len(segs) == 0 {
-		// Start a segment so the committer has one; its name keeps the
-		// next seq above everything acknowledged.
-		seg := &segment{first: acked + 1, path: filepath.Join(o.dir, segName(acked+1))}
+	head := max(next-1, acked)
+	if len(segs) == 0 || segs[len(segs)-1].sealed || segs[len(segs)-1].last() < acked {
+		// Start a segment so the committer has one to append to; its name
+		// keeps the next seq above everything stored or acknowledged.
+		seg := &segment{first: head + 1, path: filepath.Join(o.dir, segName(head+1))}
 		if err := createEmpty(seg.path, o.dir); err != nil {
 			return rep, fmt.Errorf("outbox create segment: %w", err)
 		}
 		segs = append(segs, seg)
 	}
-	o.segs = segs
-	o.head = segs[len(segs)-1].last()
-	o.nextSeq = o.head + 1
-	rep.Head = o.head
-	rep.Segments = len(segs)
+	// Only what is above the ack matters.
+	var kept []Hole
+	for _, h := range holes {
+		if h.To <= acked {
+			continue
+		}
+		h.From = max(h.From, acked+1)
+		for _, g := range gaps {
+			if g.from <= h.From && h.To <= g.to {
+				h.Declared = true
+			}
+		}
+		kept = append(kept, h)
+	}
+	o.segs, o.holes, o.gaps = segs, kept, gaps
+	o.head = head
+	o.nextSeq = head + 1
+	rep.Head, rep.Segments, rep.Holes = head, len(segs), kept
 	for _, t := range rep.Truncated {
-		o.log.Warn("outbox torn tail truncated", "segment", t.Segment, "offset", t.Offset, "bytes", t.Bytes, "why", t.Why, "dropped_records", t.Dropped)
+		o.log.Warn("outbox torn tail truncated (a write that never completed; nothing of it was durable)",
+			"segment", t.Segment, "offset", t.Offset, "bytes", t.Bytes, "why", t.Why)
+	}
+	for _, h := range kept {
+		o.log.Error("outbox records cannot be delivered; intact records around them are kept",
+			"from_seq", h.From, "to_seq", h.To, "reason", h.Reason, "why", h.Why, "segment", h.Segment, "offset", h.Offset, "declared", h.Declared)
 	}
 	return rep, nil
 }
 
-// scanSegment verifies one segment; a torn tail of the last segment is
-// truncated.
-func (o *Outbox) scanSegment(path string, first uint64, isLast bool) (*segment, *Truncation, error) {
+// scanResult is what scanSegment found in one segment.
+type scanResult struct {
+	seg   *segment
+	holes []Hole
+	gaps  []gapRec
+	trunc *Truncation
+}
+
+// scanSegment indexes one segment. Damaged records become hole spans and
+// scanning resyncs on the next valid record; a torn tail of the last
+// segment is truncated; complete frames that fail their CRC at the end of
+// the last segment are holes, and the segment is sealed. limit (0: none) is
+// the first seq of the next segment.
+func (o *Outbox) scanSegment(path string, first uint64, isLast bool, limit uint64) (scanResult, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("outbox read segment: %w", err)
+		return scanResult{}, fmt.Errorf("outbox read segment: %w", err)
 	}
+	name := filepath.Base(path)
 	seg := &segment{first: first, path: path}
-	off, seq := 0, first
-	var why string
-	for off < len(data) {
-		n, w := o.checkRecord(data, off, seq)
-		if w != "" {
-			why = w
+	res := scanResult{seg: seg}
+	hole := func(from, to uint64, why string, off int) {
+		for range to - from + 1 {
+			seg.recs = append(seg.recs, span{holeOff, holeOff})
+		}
+		res.holes = append(res.holes, Hole{From: from, To: to, Reason: HoleCorrupt, Why: why, Segment: name, Offset: int64(off)})
+		seg.sealed = true
+	}
+	off, expect := 0, first
+	for off < len(data) && (limit == 0 || expect < limit) {
+		n, flags, why := o.checkRecord(data, off, expect)
+		if why == "" {
+			seg.recs = append(seg.recs, span{uint32(off), uint32(off + n)})
+			if flags&gapFlag != 0 && n >= headerSize+gapPrefix {
+				p := data[off+headerSize:]
+				res.gaps = append(res.gaps, gapRec{seq: expect, from: getU64(p), to: getU64(p[8:])})
+			}
+			off += n
+			expect++
+			continue
+		}
+		// Resync: the next valid record with a seq at or above expect.
+		if nOff, nSeq, ok := o.findNext(data, off, expect, limit); ok {
+			if nSeq > expect {
+				hole(expect, nSeq-1, why, off)
+			} else {
+				seg.sealed = true // stray bytes between records
+			}
+			off, expect = nOff, nSeq
+			continue
+		}
+		if !isLast {
+			// The rest of an older segment is damaged: its seqs up to the
+			// next segment's first are lost.
+			if limit > expect {
+				hole(expect, limit-1, why, off)
+			}
+			off = len(data)
 			break
 		}
-		seg.offs = append(seg.offs, uint32(off))
-		off += n
-		seq++
+		// The tail of the last segment. A write that never completed
+		// (short, or with a sector that never reached the disk) is torn:
+		// never durable, cut. Complete frames that fail their CRC are
+		// damage of durable records: holes.
+		k, end := o.completeFrames(data, off)
+		if k > 0 {
+			hole(expect, expect+uint64(k)-1, why+" (complete record)", off)
+			expect += uint64(k)
+			off = end
+		}
+		if off < len(data) {
+			tornWhy := why
+			if k > 0 {
+				_, _, tornWhy = o.checkRecord(data, off, expect)
+			}
+			if err := truncateFile(path, int64(off)); err != nil {
+				return scanResult{}, fmt.Errorf("outbox truncate torn tail of %s at %d: %w", path, off, err)
+			}
+			res.trunc = &Truncation{Segment: name, Offset: int64(off), Bytes: int64(len(data) - off), Why: tornWhy}
+			data = data[:off]
+		}
+		break
 	}
 	seg.size = int64(off)
-	if off == len(data) {
-		return seg, nil, nil
+	if off < len(data) && !isLast {
+		seg.size = int64(len(data))
 	}
-	torn := why == "short record" || why == "zero-filled record"
-	dropped := o.countValidAfter(data, off+1, seq)
-	if !isLast || (!torn && dropped > 0) {
-		if !isLast {
-			why += " in a segment that is not the last"
-		} else {
-			why += fmt.Sprintf(", followed by %d valid records", dropped)
-		}
-		return nil, nil, o.corrupt(path, int64(off), seq, why)
-	}
-	if err := truncateFile(path, int64(off)); err != nil {
-		return nil, nil, fmt.Errorf("outbox truncate torn tail of %s at %d: %w", path, off, err)
-	}
-	return seg, &Truncation{Segment: filepath.Base(path), Offset: int64(off), Bytes: int64(len(data) - off), Why: why, Dropped: dropped}, nil
+	return res, nil
 }
 
 // checkRecord checks the record at off, which should carry seq. It returns
-// the record's size, or why it is bad.
-func (o *Outbox) checkRecord(data []byte, off int, seq uint64) (int, string) {
+// the record's size and flags, or why it is bad.
+func (o *Outbox) checkRecord(data []byte, off int, seq uint64) (int, uint32, string) {
 	rest := data[off:]
 	if len(rest) < headerSize {
-		return 0, "short record"
+		return 0, 0, "short record"
 	}
 	if allZero(rest[:headerSize]) {
-		return 0, "zero-filled record"
+		return 0, 0, "zero-filled record"
 	}
-	n := int(getU32(rest))
-	if n > o.opts.MaxRecordBytes {
+	word := getU32(rest)
+	n, flags := int(word&lengthMask), word&gapFlag
+	if n > o.opts.MaxRecordBytes+gapPrefix {
 		if hasZeroSector(data, off, len(data)) {
-			return 0, "zero-filled record"
+			return 0, 0, "zero-filled record"
 		}
-		return 0, fmt.Sprintf("length %d above the limit", n)
+		return 0, 0, fmt.Sprintf("length %d above the limit", n)
 	}
 	if len(rest) < headerSize+n {
-		return 0, "short record"
+		return 0, 0, "short record"
 	}
 	if crc := crc32.Update(0, castagnoli, rest[8:headerSize+n]); crc != getU32(rest[4:]) {
 		if hasZeroSector(data, off, off+headerSize+n) {
-			return 0, "zero-filled record"
+			return 0, 0, "zero-filled record"
 		}
-		return 0, "bad CRC"
+		return 0, 0, "bad CRC"
 	}
 	if s := getU64(rest[8:]); s != seq {
-		return 0, fmt.Sprintf("bad seq %d", s)
+		return 0, 0, fmt.Sprintf("bad seq %d", s)
 	}
-	return headerSize + n, ""
+	return headerSize + n, flags, ""
 }
 
-// countValidAfter counts the records that verify when scanning resumes at
-// the first offset ≥ from holding a valid record with a seq ≥ seq.
-func (o *Outbox) countValidAfter(data []byte, from int, seq uint64) int {
+// findNext returns the first offset ≥ from holding a record that verifies
+// with a seq in [seq, limit) (or any seq ≥ seq without a limit, up to 2^24
+// ahead).
+func (o *Outbox) findNext(data []byte, from int, seq, limit uint64) (int, uint64, bool) {
+	hi := seq + 1<<24
+	if limit != 0 {
+		hi = min(hi, limit)
+	}
 	for off := from; off+headerSize <= len(data); off++ {
 		s := getU64(data[off+8:])
-		if s < seq || s > seq+1<<24 {
+		if s < seq || s >= hi {
 			continue
 		}
-		if _, w := o.checkRecord(data, off, s); w != "" {
-			continue
+		if _, _, why := o.checkRecord(data, off, s); why == "" {
+			return off, s, true
 		}
-		count := 0
-		for off < len(data) {
-			n, w := o.checkRecord(data, off, s)
-			if w != "" {
-				break
-			}
-			count++
-			off += n
-			s++
-		}
-		return count
 	}
-	return 0
+	return 0, 0, false
 }
 
-// corrupt copies the segment to quarantine/ and returns a *CorruptError.
-func (o *Outbox) corrupt(path string, off int64, seq uint64, why string) error {
-	e := &CorruptError{Segment: filepath.Base(path), Offset: off, Seq: seq, Why: why}
+// completeFrames counts the frames from off whose header is there, whose
+// length is plausible and whose bytes are all on disk with no zero-filled
+// sector: records that were written whole. It returns how many and where
+// they end.
+func (o *Outbox) completeFrames(data []byte, off int) (int, int) {
+	k := 0
+	for off+headerSize <= len(data) {
+		if allZero(data[off : off+headerSize]) {
+			break
+		}
+		n := int(getU32(data[off:]) & lengthMask)
+		if n > o.opts.MaxRecordBytes+gapPrefix || off+headerSize+n > len(data) || hasZeroSector(data, off, off+headerSize+n) {
+			break
+		}
+		k++
+		off += headerSize + n
+	}
+	return k, off
+}
+
+// quarantine keeps a copy of a damaged segment for the operator, once.
+func (o *Outbox) quarantine(path string) {
 	qdir := filepath.Join(o.dir, "quarantine")
-	q := filepath.Join(qdir, fmt.Sprintf("%s.%d", filepath.Base(path), o.opts.Now().UnixNano()))
+	q := filepath.Join(qdir, filepath.Base(path))
+	if _, err := os.Stat(q); err == nil {
+		return
+	}
 	if err := copyFile(path, q, qdir); err != nil {
 		o.log.Error("outbox quarantine copy", "path", path, "err", err)
-	} else {
-		e.Quarantine = q
+		return
 	}
-	o.log.Error("outbox corrupt; not opened", "segment", e.Segment, "offset", off, "seq", seq, "why", why, "quarantine", e.Quarantine)
-	return e
+	o.log.Warn("outbox copied a damaged segment for inspection", "segment", filepath.Base(path), "copy", q)
 }
 
 func copyFile(src, dst, dir string) error {

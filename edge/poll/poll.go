@@ -1,10 +1,11 @@
 // Package poll reads the field devices of one bus at their poll intervals
 // and stores the samples, with their time, in the site state.
 //
-// One Poller runs per bus, so a slow RS-485 line never delays a TCP meter,
-// and a bus never carries two of the poller's requests at once. When several
-// devices are due, DI modules (the fire-alarm loop) go first, then the one
-// due longest.
+// One Poller runs per bus, so a slow RS-485 line never delays a TCP meter.
+// On its bus the DI modules (the fire-alarm loop) have a schedule of their
+// own, beside the other devices: their requests never wait for a device
+// whose read hangs, and the bus's priority lane puts them first. Among the
+// other devices, the one due longest goes first.
 //
 // A failed read is never a crash and never a copy of the last good value: the
 // value simply ages and turns stale after three intervals (site.State). After
@@ -20,6 +21,7 @@ package poll
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -85,12 +87,14 @@ type Event struct {
 type Options struct {
 	Clock  clock.Clock  // nil: clock.Real
 	Logger *slog.Logger // nil: discard
-	// OnEvent is called, on the poller's goroutine, for every Event; it
-	// must not block.
+	// OnEvent is called, on one of the poller's goroutines (DI modules
+	// have one of their own), for every Event; it must not block and may be
+	// called concurrently.
 	OnEvent func(Event)
 	// OnPoll is called after every poll of a device, good or failed, once
-	// the state holds the result; it must not block. Safety uses it to look
-	// at the fire-alarm loop as soon as it was read.
+	// the state holds the result; it must not block and may be called
+	// concurrently. Safety uses it to look at the fire-alarm loop as soon as
+	// it was read.
 	OnPoll func(device string, at time.Time, err error)
 	// OfflineAfter consecutive failures report a device offline; default 3.
 	OfflineAfter int
@@ -175,23 +179,47 @@ func (p *Poller) Stats() Stats {
 	return Stats{Polls: p.polls.Load(), Failures: p.failures.Load(), Offline: p.offline.Load()}
 }
 
-// Run polls until ctx ends; it returns ctx's error.
+// Run polls until ctx ends; it returns ctx's error. DI modules (the fire
+// loop) are polled on a schedule of their own, beside the other devices,
+// so that a device whose read hangs for a timeout never keeps the module
+// unread: both schedules' requests meet on the bus, whose priority lane
+// puts the module's first (drivers/modbus).
 func (p *Poller) Run(ctx context.Context) error {
-	if len(p.devs) == 0 {
+	var di, other []*entry
+	for _, e := range p.devs {
+		if e.Contacts != nil {
+			di = append(di, e)
+		} else {
+			other = append(other, e)
+		}
+	}
+	switch {
+	case len(di) == 0 || len(other) == 0:
+		return p.run(ctx, p.devs)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- p.run(ctx, di) }()
+	err := p.run(ctx, other)
+	return errors.Join(err, <-errc)
+}
+
+// run polls devs (one schedule) until ctx ends.
+func (p *Poller) run(ctx context.Context, devs []*entry) error {
+	if len(devs) == 0 {
 		<-ctx.Done()
 		return ctx.Err()
 	}
 	now := p.clk.Now()
-	for _, e := range p.devs {
+	for _, e := range devs {
 		e.due = now
 	}
 	timer, tc := p.clk.NewTimer(0)
 	defer timer.Stop()
 	for {
 		now = p.clk.Now()
-		e := p.next(now)
+		e := next(devs, now)
 		if e == nil {
-			timer.Reset(p.earliest().Sub(now))
+			timer.Reset(earliest(devs).Sub(now))
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -208,9 +236,9 @@ func (p *Poller) Run(ctx context.Context) error {
 
 // next picks the device to poll now: a due DI module first, then the one due
 // longest; nil if none is due.
-func (p *Poller) next(now time.Time) *entry {
+func next(devs []*entry, now time.Time) *entry {
 	var best *entry
-	for _, e := range p.devs {
+	for _, e := range devs {
 		if e.due.After(now) {
 			continue
 		}
@@ -228,9 +256,9 @@ func (p *Poller) next(now time.Time) *entry {
 	return best
 }
 
-func (p *Poller) earliest() time.Time {
-	t := p.devs[0].due
-	for _, e := range p.devs[1:] {
+func earliest(devs []*entry) time.Time {
+	t := devs[0].due
+	for _, e := range devs[1:] {
 		if e.due.Before(t) {
 			t = e.due
 		}
@@ -318,11 +346,12 @@ func (p *Poller) read(ctx context.Context, e *entry) (err error) {
 		p.frozen(e, v, now)
 		return p.state.PutMeter(e.ID, now, v)
 	case e.Charger != nil:
+		sent := p.clk.Now()
 		v, err := e.Charger.Status(ctx)
 		if err != nil {
 			return err
 		}
-		return p.state.PutCharger(e.ID, p.clk.Now(), v)
+		return p.state.PutChargerRead(e.ID, sent, p.clk.Now(), v)
 	case e.Contacts != nil:
 		v, err := e.Contacts.Contacts(ctx)
 		if err != nil {

@@ -21,6 +21,7 @@ type harness struct {
 	clk    *clocktest.Fake
 	state  *site.State
 	p      *Poller
+	loops  int // schedules: one for DI modules, one for the rest
 	ctx    context.Context
 	mu     sync.Mutex // protects events and order
 	events []Event
@@ -43,6 +44,14 @@ func start(t *testing.T, devs []Device, opt Options) *harness {
 		t.Fatal(err)
 	}
 	h.p = p
+	var di, other bool
+	for _, d := range devs {
+		di, other = di || d.Contacts != nil, other || d.Contacts == nil
+	}
+	h.loops = 1
+	if di && other {
+		h.loops = 2
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	h.ctx = ctx
 	done := make(chan error, 1)
@@ -60,7 +69,7 @@ func start(t *testing.T, devs []Device, opt Options) *harness {
 // idle waits until the poller is waiting on its timer again.
 func (h *harness) idle() {
 	h.t.Helper()
-	if err := h.clk.BlockUntil(h.ctx, 1); err != nil {
+	if err := h.clk.BlockUntil(h.ctx, h.loops); err != nil {
 		h.t.Fatal("poller never went idle")
 	}
 }
@@ -192,17 +201,60 @@ func TestFrozenCounter(t *testing.T) {
 	}
 }
 
-func TestContactsGoFirst(t *testing.T) {
-	var devs []Device
-	for i := range 5 {
-		devs = append(devs, Device{ID: string(rune('a' + i)), Interval: time.Second, Meter: &sitetest.Meter{}})
+// stuckMeter is a meter whose reads hang until released (a dead unit
+// holding its bus for a whole timeout).
+type stuckMeter struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (m *stuckMeter) Sample(ctx context.Context) (drivers.MeterSample, error) {
+	select {
+	case m.entered <- struct{}{}:
+	default:
 	}
-	devs = append(devs, Device{ID: "di", Interval: time.Second, Contacts: sitetest.NewContacts(0)})
-	h := start(t, devs, Options{})
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.order) != 6 || h.order[0] != "di" {
-		t.Errorf("first round order = %v, want di first", h.order)
+	select {
+	case <-m.release:
+	case <-ctx.Done():
+	}
+	return drivers.MeterSample{}, errors.New("timeout")
+}
+
+// TestContactsNotHeldByADeadDevice: the fire-alarm module is read on a
+// schedule of its own, so a device on the same bus whose read hangs does
+// not keep the module unread (its requests then reach the bus's priority
+// lane, see drivers/modbus).
+func TestContactsNotHeldByADeadDevice(t *testing.T) {
+	dead := &stuckMeter{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	di := sitetest.NewContacts(0)
+	clk := clocktest.New(t0)
+	st := site.New([]site.Spec{{ID: "dead", Interval: time.Second}, {ID: "di", Interval: 100 * time.Millisecond}})
+	polled := make(chan string, 100)
+	p, err := New("b", []Device{{ID: "dead", Interval: time.Second, Meter: dead}, {ID: "di", Interval: 100 * time.Millisecond, Contacts: di}}, st,
+		Options{Clock: clk, OnPoll: func(id string, _ time.Time, _ error) { polled <- id }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); close(dead.release); <-done }()
+	select {
+	case <-dead.entered: // the dead device's read hangs from here on
+	case <-ctx.Done():
+		t.Fatal("dead device never read")
+	}
+	for i := range 5 {
+		clk.Advance(100 * time.Millisecond)
+		for got := false; !got; {
+			select {
+			case id := <-polled:
+				got = id == "di"
+			case <-ctx.Done():
+				t.Fatalf("DI read %d times while a device on its bus hangs, want 5 (read %d)", i, di.Reads())
+			}
+		}
 	}
 }
 

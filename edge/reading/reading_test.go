@@ -95,10 +95,11 @@ func TestSealOpenRoundTrip(t *testing.T) {
 
 func TestOpenKeepsExactBodyBytes(t *testing.T) {
 	// Central must store and verify the bytes as sent, whatever their
-	// formatting and unknown fields: never re-serialise.
+	// formatting and field order: never re-serialise.
 	pub, priv := newKey(t)
-	body := []byte(`{ "v":1, "site":"s1", "gateway":"gw", "seq":7, "sent":"2026-11-25T10:00:00Z",
-	  "future_field": {"x":[1,2,3]}, "readings":[{"t":"2026-11-25T10:00:00+01:00","device":"m","q":"power_w","val":5,"unit_hint":"W"}] }`)
+	body := []byte(`{ "v":2, "site":"s1", "gateway":"gw", "seq":7, "sent":"2026-11-25T10:00:00Z",
+	  "epoch":"0123456789abcdef0123456789abcdef",
+	  "readings":[{"val":5,"t":"2026-11-25T10:00:00+01:00","device":"m","q":"power_w"}] }`)
 	msg, err := SealBody("gw", body, priv)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func TestOpenKeepsExactBodyBytes(t *testing.T) {
 	if !bytes.Equal(got, body) {
 		t.Errorf("body changed:\n got %s\nwant %s", got, body)
 	}
-	if b.Seq != 7 || len(b.Readings) != 1 || b.Readings[0].Value != 5 {
+	if b.Seq != 7 || b.Epoch != "0123456789abcdef0123456789abcdef" || len(b.Readings) != 1 || b.Readings[0].Value != 5 {
 		t.Errorf("decoded %+v", b)
 	}
 }
@@ -148,7 +149,11 @@ func TestOpenRejects(t *testing.T) {
 		{"signed by another gateway's key", seal("gw", body(valid), otherPriv), ErrSignature},
 		{"body names another gateway", seal("gw-2", body(valid), otherPriv), ErrMalformed},
 		{"unknown gateway", seal("gw-9", body(valid), priv), errLookup},
-		{"version 2", seal("gw", body(strings.Replace(valid, `"v":1`, `"v":2`, 1)), priv), ErrVersion},
+		{"version 3", seal("gw", body(strings.Replace(valid, `"v":1`, `"v":3`, 1)), priv), ErrVersion},
+		{"unknown field", seal("gw", body(strings.Replace(valid, `}`, `,"extra":1}`, 1)), priv), ErrMalformed},
+		{"seq and SEQ", seal("gw", body(strings.Replace(valid, `"seq":1`, `"seq":1,"SEQ":2`, 1)), priv), ErrMalformed},
+		{"epoch in v1", seal("gw", body(strings.Replace(valid, `"seq":1`, `"seq":1,"epoch":"0123456789abcdef0123456789abcdef"`, 1)), priv), ErrMalformed},
+		{"bad epoch", seal("gw", body(strings.Replace(valid, `"v":1,`, `"v":2,"epoch":"E1",`, 1)), priv), ErrMalformed},
 		{"version 0", seal("gw", body(strings.Replace(valid, `"v":1`, `"v":0`, 1)), priv), ErrVersion},
 		{"version -1", seal("gw", body(strings.Replace(valid, `"v":1`, `"v":-1`, 1)), priv), ErrVersion},
 		{"no version", seal("gw", body(strings.Replace(valid, `"v":1,`, ``, 1)), priv), ErrMalformed},
@@ -199,9 +204,9 @@ func TestOpenRejects(t *testing.T) {
 }
 
 func TestDecodeVersionMessage(t *testing.T) {
-	_, err := Decode([]byte(`{"v":2,"site":"s","gateway":"g","seq":1}`))
-	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "v=2") {
-		t.Fatalf("err = %v, want ErrVersion naming v=2", err)
+	_, err := Decode([]byte(`{"v":3,"site":"s","gateway":"g","seq":1,"new":true}`))
+	if !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), "v=3") {
+		t.Fatalf("err = %v, want ErrVersion naming v=3", err)
 	}
 }
 
@@ -259,32 +264,6 @@ func TestGoldenEnvelope(t *testing.T) {
 	}
 }
 
-func TestDecodeAck(t *testing.T) {
-	tests := []struct {
-		msg     string
-		want    Ack
-		wantErr error
-	}{
-		{`{"v":1,"gateway":"gw","seq":17}`, Ack{Version: 1, Gateway: "gw", Seq: 17}, nil},
-		{`{"v":1,"seq":17,"extra":true}`, Ack{Version: 1, Seq: 17}, nil},
-		{`{"v":2,"seq":17}`, Ack{}, ErrVersion},
-		{`{"seq":17}`, Ack{}, ErrVersion},
-		{`{"v":1,"seq":-1}`, Ack{}, ErrMalformed},
-		{`{"v":1,"seq":"17"}`, Ack{}, ErrMalformed},
-		{`17`, Ack{}, ErrMalformed},
-		{``, Ack{}, ErrMalformed},
-	}
-	for _, tt := range tests {
-		got, err := DecodeAck([]byte(tt.msg))
-		if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
-			t.Errorf("DecodeAck(%s) error = %v, want %v", tt.msg, err, tt.wantErr)
-		}
-		if diff := cmp.Diff(tt.want, got); diff != "" {
-			t.Errorf("DecodeAck(%s) (-want +got):\n%s", tt.msg, diff)
-		}
-	}
-}
-
 func TestTopics(t *testing.T) {
 	got := []string{BatchTopic("p1"), AckTopic("p1"), CmdTopic("p1"), ReplyTopic("p1"), StatusTopic("p1")}
 	want := []string{"parkgrid/v1/p1/up/batch", "parkgrid/v1/p1/down/ack", "parkgrid/v1/p1/down/cmd", "parkgrid/v1/p1/up/reply", "parkgrid/v1/p1/status"}
@@ -305,6 +284,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add(raw)
 	f.Add([]byte(`{"v":1,"site":"s","gateway":"g","seq":1,"sent":"2026-11-25T10:00:00Z"}`))
 	f.Add([]byte(`{"v":2}`))
+	f.Add([]byte(`{"v":2,"site":"s","gateway":"g","epoch":"0123456789abcdef0123456789abcdef","seq":5,"gap":{"from":1,"to":4,"reason":"missing","detail":"x"}}`))
+	f.Add([]byte(`{"v":1,"site":"s","gateway":"g","seq":1,"SEQ":2}`))
+	f.Add([]byte(`{"v":1,"site":"s","gateway":"g","seq":1,"events":[{"kind":"k","attrs":{"a":"1","A":"2"}}]}`))
 	f.Add([]byte(`{"v":1,"site":"s","gateway":"g","seq":1,"events":[{"attrs":{}}],"readings":[]}`))
 	f.Add([]byte(`{"v":null}`))
 	f.Add([]byte(`[]`))
@@ -347,7 +329,9 @@ func FuzzOpen(f *testing.F) {
 	f.Add(small)
 	wrongGW, _ := SealBody("g", []byte(`{"v":1,"site":"s","gateway":"x","seq":1}`), key)
 	f.Add(wrongGW)
-	v2, _ := SealBody("g", []byte(`{"v":2,"site":"s","gateway":"g","seq":1}`), key)
+	v3, _ := SealBody("g", []byte(`{"v":3,"site":"s","gateway":"g","seq":1}`), key)
+	f.Add(v3)
+	v2, _ := SealBody("g", []byte(`{"v":2,"site":"s","gateway":"g","epoch":"0123456789abcdef0123456789abcdef","seq":3,"gap":{"from":1,"to":2,"reason":"corrupt"}}`), key)
 	f.Add(v2)
 	f.Add([]byte(`{"gateway":"g","body":"e30=","sig":""}`))
 	f.Add([]byte(`{}`))

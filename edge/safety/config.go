@@ -10,9 +10,10 @@ import (
 // each charge point id to its controller.
 func ConfigFrom(s *config.Site, chargers map[string]Charger) (Config, error) {
 	cfg := Config{
-		Site:         s.ID,
-		OfflineAfter: s.Safety.OfflineAfter,
-		StateFile:    s.Safety.StateFile,
+		Site:               s.ID,
+		OfflineAfter:       s.Safety.OfflineAfter,
+		OfflineResumeAfter: s.Safety.OfflineResumeAfter,
+		StateFile:          s.Safety.StateFile,
 	}
 	if in := s.Safety.FireLoop; in != nil {
 		cfg.FireLoop = Input{Device: in.Device, Input: in.Input}
@@ -24,10 +25,15 @@ func ConfigFrom(s *config.Site, chargers map[string]Charger) (Config, error) {
 		if t == nil {
 			return
 		}
-		cfg.Thermal = append(cfg.Thermal, Thermal{
+		th := Thermal{
 			Node: node, Sensors: t.Sensors,
 			StopDeciC: int64(t.StopAboveC) * 10, HysteresisDeciC: int64(t.HysteresisC) * 10,
-		})
+			DerateDeciC: int64(t.DerateAboveC) * 10,
+		}
+		if t.LostC != nil {
+			th.LostDeciC = int64(*t.LostC) * 10
+		}
+		cfg.Thermal = append(cfg.Thermal, th)
 	}
 	g := s.Grid
 	thermal(g.ID, g.Temperature)
@@ -47,7 +53,8 @@ func ConfigFrom(s *config.Site, chargers map[string]Charger) (Config, error) {
 		if !ok || ch == nil {
 			return Config{}, fmt.Errorf("safety site %q: no charger for charge point %q", s.ID, cp.ID)
 		}
-		cfg.Points = append(cfg.Points, Point{ID: cp.ID, Nodes: path[cp.Circuit], Charger: ch})
+		ctl, _ := s.Device(cp.Controller)
+		cfg.Points = append(cfg.Points, Point{ID: cp.ID, Controller: cp.Controller, Bus: ctl.Bus, Nodes: path[cp.Circuit], Charger: ch})
 	}
 	return cfg, nil
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/parkgrid/parkgrid/drivers"
 	"github.com/parkgrid/parkgrid/edge/clock"
 	"github.com/parkgrid/parkgrid/edge/site"
 	"github.com/parkgrid/parkgrid/loadmgmt"
@@ -23,6 +24,9 @@ type Charger interface {
 type State interface {
 	Contacts(id string, now time.Time) site.Reading[site.Contacts]
 	TemperatureDeciC(id string, now time.Time) site.Reading[int64]
+	// Charger is a controller's status with its read-back of enable and
+	// current, for re-asserting a hold.
+	Charger(id string, now time.Time) site.Reading[drivers.ChargerStatus]
 }
 
 // Input is one contact of a DI module.
@@ -33,9 +37,11 @@ type Input struct {
 
 // Point is a charge point safety may cut.
 type Point struct {
-	ID      string
-	Nodes   []string // the nodes it hangs below, from its circuit up to the grid
-	Charger Charger
+	ID         string
+	Controller string   // its controller's device id in the state; default ID
+	Bus        string   // its controller's bus: cuts queue per bus
+	Nodes      []string // the nodes it hangs below, from its circuit up to the grid
+	Charger    Charger
 }
 
 // SPD is a surge-protection auxiliary contact (normally closed) guarding
@@ -51,6 +57,24 @@ type Thermal struct {
 	Sensors         []string
 	StopDeciC       int64 // stop the node's points at or above
 	HysteresisDeciC int64 // restart below StopDeciC − HysteresisDeciC
+	DerateDeciC     int64 // derating starts here (for the default LostDeciC)
+	// LostDeciC is the least temperature the node is derated for while no
+	// sensor of it reads: the derating keeps the hotter of this and the
+	// last reading. 0: halfway between DerateDeciC and StopDeciC.
+	LostDeciC int64
+}
+
+// lostDeciC is the temperature th's node is derated for without a sensor,
+// given the last hottest reading (ok false: none since start).
+func (th Thermal) lostDeciC(last int64, ok bool) int64 {
+	lost := th.LostDeciC
+	if lost == 0 {
+		lost = (th.DerateDeciC + th.StopDeciC) / 2
+	}
+	if ok {
+		return max(lost, last)
+	}
+	return lost
 }
 
 // Config describes what a Watcher watches and commands.
@@ -59,15 +83,20 @@ type Config struct {
 	FireLoop     Input
 	Supervision  *Input        // nil: no supervision contact
 	OfflineAfter time.Duration // DI module unread this long = alarm; default 300 ms
-	SPDs         []SPD
-	Thermal      []Thermal
-	Points       []Point
-	StateFile    string // "" keeps the latch in memory only
+	// OfflineResumeAfter releases a latch tripped only by an unreadable DI
+	// module once the module has read healthy this long; 0: an operator
+	// resets it. An open loop or wire break seen meanwhile makes it the
+	// fire alarm's latch, which only an operator releases.
+	OfflineResumeAfter time.Duration
+	SPDs               []SPD
+	Thermal            []Thermal
+	Points             []Point
+	StateFile          string // "" keeps the latch in memory only
 
 	Interval     time.Duration // contact check; default 100 ms
 	RetryEvery   time.Duration // re-command failed cuts; default 1 s
 	WriteTimeout time.Duration // per charger write; default 2 s
-	MaxParallel  int           // concurrent cuts; 0 = all at once
+	MaxParallel  int           // concurrent cuts per bus; 0 = all at once
 	MaxEvents    int           // events kept for Status; default 100
 }
 
@@ -81,6 +110,9 @@ const (
 	CauseWireBreak Cause = "wire-break"
 	CauseDIOffline Cause = "di-module-unreadable"
 	CauseRestart   Cause = "latched-before-restart"
+	// CauseStateUnreadable: the state file exists but cannot be read or
+	// parsed; whether the site was latched is unknown, so it is.
+	CauseStateUnreadable Cause = "state-file-unreadable"
 )
 
 // EventKind names a safety event. Append only.
@@ -88,17 +120,19 @@ type EventKind string
 
 // Event kinds.
 const (
-	EventTrip          EventKind = "trip"           // latch set
-	EventReset         EventKind = "reset"          // latch released by an operator
-	EventResetRefused  EventKind = "reset-refused"  // alarm still present
-	EventSPDTripped    EventKind = "spd-tripped"    // distribution stopped
-	EventSPDCleared    EventKind = "spd-cleared"    //
-	EventOvertemp      EventKind = "overtemp-stop"  // node stopped
-	EventOvertempClear EventKind = "overtemp-clear" //
-	EventSensorOffline EventKind = "sensor-offline" // no fresh temperature for a node
-	EventSensorOnline  EventKind = "sensor-online"  //
-	EventCutFailed     EventKind = "cut-failed"     // a charger did not take 0 A; retried
-	EventCutDone       EventKind = "cut-done"       // every charger of a cut took 0 A
+	EventTrip          EventKind = "trip"             // latch set
+	EventReset         EventKind = "reset"            // latch released by an operator
+	EventResetRefused  EventKind = "reset-refused"    // alarm still present
+	EventSPDTripped    EventKind = "spd-tripped"      // distribution stopped
+	EventSPDCleared    EventKind = "spd-cleared"      //
+	EventOvertemp      EventKind = "overtemp-stop"    // node stopped
+	EventOvertempClear EventKind = "overtemp-clear"   //
+	EventSensorOffline EventKind = "sensor-offline"   // no fresh temperature for a node
+	EventSensorOnline  EventKind = "sensor-online"    //
+	EventCutFailed     EventKind = "cut-failed"       // a charger did not take 0 A; retried
+	EventCutDone       EventKind = "cut-done"         // every charger of a cut took 0 A
+	EventReasserted    EventKind = "latch-reasserted" // a held charger reported itself on again: cut again
+	EventAutoReset     EventKind = "auto-reset"       // an unreadable-module latch released itself: the module read healthy
 )
 
 // Event is something safety saw or did.
@@ -133,13 +167,15 @@ type point struct {
 	Point
 	below map[string]bool // nodes it hangs below
 
-	mu      sync.Mutex // held for one write to the charger; protects enabled
-	enabled int8       // -1 unknown, 0 off, 1 on
+	mu sync.Mutex // held for one command to the charger (its writes)
 
 	// protected by Watcher.mu:
-	needsCut bool      // a cut failed; retry
-	cutFails int       // consecutive failed cuts
-	retryAt  time.Time // next retry, backing off: a dead unit costs its bus a timeout
+	needsCut   bool      // a cut failed; retry
+	cutFails   int       // consecutive failed cuts
+	retryAt    time.Time // next retry, backing off: a dead unit costs its bus a timeout
+	cutting    bool      // a cut is in flight
+	cutAt      time.Time // when the last cut returned
+	reasserted bool      // re-cut since it last read back stopped (one event per episode)
 }
 
 // Watcher watches the safety inputs and gates charger writes.
@@ -162,6 +198,7 @@ type Watcher struct {
 
 	mu        sync.RWMutex // protects the fields below
 	started   time.Time
+	lastCheck time.Time // clock time of the last Check
 	latched   bool
 	cause     Cause
 	trippedAt time.Time
@@ -171,7 +208,9 @@ type Watcher struct {
 	noSensor  map[string]bool  // node → no fresh sensor
 	sensorRep map[string]bool  // node → sensor-offline event emitted, no sensor-online since
 	fireSeen  bool             // the fire loop (and supervision) was read healthy at least once
-	temps     map[string]int64 // node → hottest fresh sensor, 0.1 °C
+	okSince   time.Time        // latched for CauseDIOffline: since when the module reads healthy
+	temps     map[string]int64 // node → temperature derating uses, 0.1 °C: hottest fresh sensor, else as lostDeciC says
+	lastTemp  map[string]int64 // node → hottest fresh sensor when last read
 	events    []Event
 }
 
@@ -205,7 +244,7 @@ func New(cfg Config, state State, clk clock.Clock, log *slog.Logger) (*Watcher, 
 		diDev:   map[string]bool{cfg.FireLoop.Device: true},
 		byID:    map[string]*point{},
 		spdOpen: map[string]bool{}, hot: map[string]bool{}, noSensor: map[string]bool{},
-		sensorRep: map[string]bool{}, temps: map[string]int64{},
+		sensorRep: map[string]bool{}, temps: map[string]int64{}, lastTemp: map[string]int64{},
 	}
 	if cfg.Supervision != nil {
 		w.diDev[cfg.Supervision.Device] = true
@@ -220,7 +259,10 @@ func New(cfg Config, state State, clk clock.Clock, log *slog.Logger) (*Watcher, 
 		if _, dup := w.byID[p.ID]; dup {
 			return nil, fmt.Errorf("safety site %q: charge point %q listed twice", cfg.Site, p.ID)
 		}
-		pt := &point{Point: p, below: map[string]bool{}, enabled: -1}
+		if p.Controller == "" {
+			p.Controller = p.ID
+		}
+		pt := &point{Point: p, below: map[string]bool{}}
 		for _, n := range p.Nodes {
 			pt.below[n] = true
 		}
@@ -230,7 +272,10 @@ func New(cfg Config, state State, clk clock.Clock, log *slog.Logger) (*Watcher, 
 	if cfg.StateFile != "" {
 		f, err := readStateFile(cfg.StateFile)
 		if err != nil {
-			return nil, fmt.Errorf("safety site %q: %w", cfg.Site, err)
+			// Whether the site was latched is unknown: come up latched
+			// (fail-safe) rather than not at all; an operator resets it.
+			w.log.Error("safety state file unreadable: starting latched", "file", cfg.StateFile, "err", err)
+			f = stateFile{Latched: true, Cause: CauseStateUnreadable}
 		}
 		w.resets = f.Resets
 		if f.Latched {
@@ -334,50 +379,135 @@ func (w *Watcher) Present(now time.Time) (Cause, string) {
 }
 
 // Check evaluates every input once at now and acts on what it finds. Run
-// calls it every Interval and on Wake; tests call it directly.
+// calls it every Interval and on Wake; tests call it directly. The fire
+// alarm is judged and the latch set under the watcher's lock, the lock
+// Reset judges and releases it under: an alarm arriving during a reset
+// either makes the reset refuse or trips right after it.
 func (w *Watcher) Check(ctx context.Context, now time.Time) {
-	w.mu.RLock()
-	started, latched := w.started, w.latched
-	w.mu.RUnlock()
-	cause, detail := w.alarm(now, started, true)
-	if cause != "" && !latched {
-		w.trip(ctx, now, cause, detail)
+	w.mu.Lock()
+	w.lastCheck = w.clk.Now()
+	cause, detail := w.alarm(now, w.started, true)
+	tripped := cause != "" && !w.latched
+	if tripped {
+		w.latched, w.cause, w.trippedAt = true, cause, now
 	}
+	healthy := false
 	if cause == "" {
-		// Control may raise only once the fire loop has been read: the
-		// start-up grace keeps the latch from tripping, not the chargers
-		// from charging.
-		w.mu.RLock()
-		seen := w.fireSeen
-		w.mu.RUnlock()
-		if !seen {
-			if c, _ := w.alarm(now, started, false); c == "" {
-				w.mu.Lock()
-				w.fireSeen = true
-				w.mu.Unlock()
-			}
+		// Read healthy, no grace: control may raise only once the fire
+		// loop has been read; the start-up grace keeps the latch from
+		// tripping, not the chargers from charging.
+		c, _ := w.alarm(now, w.started, false)
+		healthy = c == ""
+		w.fireSeen = w.fireSeen || healthy
+	}
+	escalated, resume := w.offlineLatchLocked(now, cause, healthy)
+	w.mu.Unlock()
+	if tripped {
+		w.tripped(ctx, now, cause, detail)
+	}
+	if escalated {
+		w.log.Error("DI module read again with the loop open: the latch is the fire alarm's now", "cause", cause, "detail", detail)
+		w.event(Event{At: now, Kind: EventTrip, Cause: cause, Detail: detail + " (was latched: DI module unreadable)"})
+		if err := w.persist(); err != nil {
+			w.log.Error("safety state file not written; the latch holds in memory", "err", err)
+		}
+	}
+	if resume {
+		why := fmt.Sprintf("DI module read healthy for %s with the loop closed: no fire seen", w.cfg.OfflineResumeAfter)
+		if _, err := w.release(autoResetWho, why, now); err != nil {
+			w.log.Error("unreadable-module latch not released by itself", "err", err)
+		} else {
+			w.log.Warn("safety latch released by itself: the DI module reads healthy again", "after", w.cfg.OfflineResumeAfter)
+			w.event(Event{At: now, Kind: EventAutoReset, Cause: CauseDIOffline, Detail: why})
 		}
 	}
 	w.checkSPDs(ctx, now)
 	w.checkThermal(ctx, now)
+	w.reassert(ctx, now)
 	w.retryCuts(ctx, now)
 }
 
-func (w *Watcher) trip(ctx context.Context, now time.Time, cause Cause, detail string) {
-	w.mu.Lock()
-	if w.latched {
-		w.mu.Unlock()
-		return
+// autoResetWho is who a latch that released itself names in the audit.
+const autoResetWho = "parkgrid"
+
+// offlineLatchLocked follows a latch tripped by an unreadable DI module:
+// an alarm read from the module (open loop, wire break) makes it that
+// alarm's latch (escalated); a module read healthy for OfflineResumeAfter
+// releases it (resume, done by the caller through release). The caller
+// holds w.mu; cause is the alarm now, healthy whether the module read
+// healthy without grace.
+func (w *Watcher) offlineLatchLocked(now time.Time, cause Cause, healthy bool) (escalated, resume bool) {
+	if !w.latched || w.cause != CauseDIOffline {
+		w.okSince = time.Time{}
+		return false, false
 	}
-	w.latched, w.cause, w.trippedAt = true, cause, now
-	w.mu.Unlock()
-	// The event first (in memory, so that it precedes the cut's events),
-	// then the command, then the log and the file.
+	switch {
+	case cause == CauseFireLoop || cause == CauseWireBreak:
+		w.cause, w.okSince = cause, time.Time{}
+		return true, false
+	case !healthy || w.cfg.OfflineResumeAfter <= 0:
+		w.okSince = time.Time{}
+	case w.okSince.IsZero():
+		w.okSince = now
+	case now.Sub(w.okSince) >= w.cfg.OfflineResumeAfter:
+		return false, true
+	}
+	return false, false
+}
+
+// tripped acts on a latch Check has just set: the event first (in memory,
+// so that it precedes the cut's events), then the command, then the log
+// and the file.
+func (w *Watcher) tripped(ctx context.Context, now time.Time, cause Cause, detail string) {
 	w.event(Event{At: now, Kind: EventTrip, Cause: cause, Detail: detail})
 	w.cut(ctx, w.points, "latch: "+string(cause))
 	w.log.Error("SAFETY TRIP: every charger commanded to 0 A and latched", "cause", cause, "detail", detail)
 	if err := w.persist(); err != nil {
 		w.log.Error("safety state file not written; the latch holds in memory", "err", err)
+	}
+}
+
+// reassert cuts again, at once, every held point whose controller reports
+// itself enabled, offering current or charging in a reading sent after its
+// last cut: a controller that rebooted to its power-on defaults, or one
+// that someone switched on by hand.
+func (w *Watcher) reassert(ctx context.Context, now time.Time) {
+	type recut struct {
+		p      *point
+		why    string
+		detail string
+	}
+	var todo []recut
+	w.mu.Lock()
+	for _, p := range w.points {
+		why := w.blockReasonLocked(p)
+		if why == "" || p.cutting {
+			continue
+		}
+		r := w.state.Charger(p.Controller, now)
+		if r.At.IsZero() || r.Stale || !r.Sent.After(p.cutAt) {
+			continue
+		}
+		st := r.Value
+		if !st.Enabled && st.OfferedA == 0 && st.State != drivers.StateC {
+			p.reasserted = false
+			continue
+		}
+		first := !p.reasserted
+		p.reasserted, p.cutting = true, true
+		d := ""
+		if first {
+			d = fmt.Sprintf("%s: reports enabled=%t, offering %d A, state %s", why, st.Enabled, st.OfferedA, st.State)
+		}
+		todo = append(todo, recut{p, why, d})
+	}
+	w.mu.Unlock()
+	for _, r := range todo {
+		if r.detail != "" {
+			w.log.Error("held charger is on again: cutting it again", "point", r.p.ID, "detail", r.detail)
+			w.event(Event{At: now, Kind: EventReasserted, Point: r.p.ID, Detail: r.detail})
+		}
+		w.cut(ctx, []*point{r.p}, "reassert: "+r.why)
 	}
 }
 
@@ -457,9 +587,12 @@ func (w *Watcher) checkThermal(ctx context.Context, now time.Time) {
 		}
 		w.noSensor[th.Node] = !fresh
 		if fresh {
-			w.temps[th.Node] = hottest
+			w.temps[th.Node], w.lastTemp[th.Node] = hottest, hottest
 		} else {
-			delete(w.temps, th.Node)
+			// A dead sensor keeps the derating it had, or the configured
+			// one if hotter: never the full fuse on no evidence.
+			last, ok := w.lastTemp[th.Node]
+			w.temps[th.Node] = th.lostDeciC(last, ok)
 		}
 		hot := wasHot
 		switch {
@@ -539,6 +672,14 @@ func (w *Watcher) Blocked(pointID string) string {
 	return w.blockReasonLocked(p)
 }
 
+// LastCheck is when Check last ran (clock time): the edge tells systemd it
+// is alive only while safety keeps checking.
+func (w *Watcher) LastCheck() time.Time {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.lastCheck
+}
+
 // Latched reports whether the fire-alarm latch is set.
 func (w *Watcher) Latched() bool {
 	w.mu.RLock()
@@ -559,19 +700,30 @@ func (w *Watcher) cut(ctx context.Context, pts []*point, why string) {
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
-		sem := make(chan struct{}, par)
+		sems := map[string]chan struct{}{} // per bus: a hanging bus never holds back another's cuts
+		for _, p := range pts {
+			if sems[p.Bus] == nil {
+				sems[p.Bus] = make(chan struct{}, par)
+			}
+		}
 		var wg sync.WaitGroup
 		var mu sync.Mutex // protects failed
 		failed := 0
 		for _, p := range pts {
-			sem <- struct{}{}
+			sem := sems[p.Bus]
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				sem <- struct{}{}
 				defer func() { <-sem }()
+				w.mu.Lock()
+				p.cutting = true
+				w.mu.Unlock()
 				err := w.cutOne(ctx, p)
 				w.mu.Lock()
+				p.cutting, p.cutAt = false, w.clk.Now()
 				p.needsCut = err != nil
+				fails := p.cutFails
 				if err != nil {
 					p.cutFails++
 					p.retryAt = w.clk.Now().Add(w.cfg.RetryEvery << min(p.cutFails-1, 5))
@@ -579,14 +731,22 @@ func (w *Watcher) cut(ctx context.Context, pts []*point, why string) {
 					p.cutFails = 0
 				}
 				w.mu.Unlock()
-				if err != nil {
+				switch {
+				case err != nil:
 					mu.Lock()
 					failed++
 					mu.Unlock()
-					if ctx.Err() == nil {
-						w.log.Error("charger did not take 0 A; retrying", "point", p.ID, "err", err)
+					if ctx.Err() == nil && fails == 0 {
+						// Said once per outage: a silent controller is
+						// retried with backoff, and until it answers it
+						// takes no new setpoint either.
+						w.log.Error("charger did not take 0 A; retrying with backoff until it does (logged once)", "point", p.ID, "err", err)
 						w.event(Event{At: w.clk.Now(), Kind: EventCutFailed, Point: p.ID, Detail: err.Error()})
+					} else if ctx.Err() == nil {
+						w.log.Debug("charger still did not take 0 A", "point", p.ID, "attempt", fails+1, "err", err)
 					}
+				case fails > 0:
+					w.log.Info("charger took 0 A after failed attempts", "point", p.ID, "attempts", fails+1)
 				}
 			}()
 		}
@@ -597,21 +757,29 @@ func (w *Watcher) cut(ctx context.Context, pts []*point, why string) {
 	}()
 }
 
-// cutOne writes 0 A, then disables the charger.
+// cutOne writes 0 A and the disable, each on its own, each within its own
+// WriteTimeout: a controller that refuses or never answers the 0 A write is
+// still disabled, and the other way round. It returns both errors.
 func (w *Watcher) cutOne(ctx context.Context, p *point) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	wctx, cancel := context.WithTimeout(ctx, w.cfg.WriteTimeout)
-	defer cancel()
-	if err := p.Charger.SetMaxCurrentA(wctx, 0); err != nil {
-		return fmt.Errorf("site %q point %q: set 0 A: %w", w.cfg.Site, p.ID, err)
+	return w.stopLocked(ctx, p)
+}
+
+// stopLocked is cutOne's two writes; the caller holds p.mu.
+func (w *Watcher) stopLocked(ctx context.Context, p *point) error {
+	var errs []error
+	actx, cancel := context.WithTimeout(ctx, w.cfg.WriteTimeout)
+	if err := p.Charger.SetMaxCurrentA(actx, 0); err != nil {
+		errs = append(errs, fmt.Errorf("site %q point %q: set 0 A: %w", w.cfg.Site, p.ID, err))
 	}
-	if err := p.Charger.SetEnabled(wctx, false); err != nil {
-		p.enabled = -1
-		return fmt.Errorf("site %q point %q: disable: %w", w.cfg.Site, p.ID, err)
+	cancel()
+	ectx, cancel := context.WithTimeout(ctx, w.cfg.WriteTimeout)
+	if err := p.Charger.SetEnabled(ectx, false); err != nil {
+		errs = append(errs, fmt.Errorf("site %q point %q: disable: %w", w.cfg.Site, p.ID, err))
 	}
-	p.enabled = 0
-	return nil
+	cancel()
+	return errors.Join(errs...)
 }
 
 // retryCuts re-commands blocked points whose last cut failed: RetryEvery
@@ -629,10 +797,12 @@ func (w *Watcher) retryCuts(ctx context.Context, now time.Time) {
 	w.cut(ctx, pts, "retry")
 }
 
-// SetCurrentMA writes a control setpoint to a charge point, enabling the
-// charger first if needed. Anything above 0 A is refused (ErrBlocked) while
-// safety holds the point; 0 A always passes. The setpoint is floored to
-// whole amperes.
+// SetCurrentMA writes a control setpoint to a charge point. Anything above
+// 0 A is refused (ErrBlocked) while safety holds the point; a raise writes
+// the current first and enables after, so a charger never runs at a stale
+// current. 0 A is always allowed and writes both 0 A and the disable, each
+// on its own (as a safety cut does). The setpoint is floored to whole
+// amperes.
 func (w *Watcher) SetCurrentMA(ctx context.Context, pointID string, mA int64) error {
 	p, ok := w.byID[pointID]
 	if !ok {
@@ -641,66 +811,68 @@ func (w *Watcher) SetCurrentMA(ctx context.Context, pointID string, mA int64) er
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	a := int(mA / 1000)
-	if a > 0 {
-		w.mu.RLock()
-		reason := w.blockReasonLocked(p)
-		w.mu.RUnlock()
-		if reason != "" {
-			return fmt.Errorf("site %q point %q: %w (%s)", w.cfg.Site, pointID, ErrBlocked, reason)
-		}
-		if p.enabled != 1 {
-			if err := p.Charger.SetEnabled(ctx, true); err != nil {
-				p.enabled = -1
-				return fmt.Errorf("site %q point %q: enable: %w", w.cfg.Site, pointID, err)
-			}
-			p.enabled = 1
-		}
+	if a <= 0 {
+		return w.stopLocked(ctx, p)
+	}
+	w.mu.RLock()
+	reason := w.blockReasonLocked(p)
+	w.mu.RUnlock()
+	if reason != "" {
+		return fmt.Errorf("site %q point %q: %w (%s)", w.cfg.Site, pointID, ErrBlocked, reason)
 	}
 	if err := p.Charger.SetMaxCurrentA(ctx, a); err != nil {
 		return fmt.Errorf("site %q point %q: set %d A: %w", w.cfg.Site, pointID, a, err)
+	}
+	if err := p.Charger.SetEnabled(ctx, true); err != nil {
+		return fmt.Errorf("site %q point %q: enable after %d A: %w", w.cfg.Site, pointID, a, err)
 	}
 	return nil
 }
 
 // Reset releases the fire-alarm latch on an operator's word. It is refused
 // when the latch is not set, when who or why is empty, while the alarm
-// condition is still present, or when the reset cannot be stored.
+// condition is still present, or when the reset cannot be stored. The
+// alarm is judged and the latch released under the lock Check trips under.
 func (w *Watcher) Reset(who, why string, now time.Time) error {
 	if who == "" || why == "" {
 		return fmt.Errorf("safety reset at site %q: who and why are required", w.cfg.Site)
 	}
+	rec, err := w.release(who, why, now)
+	if err != nil {
+		return err
+	}
+	w.log.Warn("safety latch reset", "who", who, "why", why, "cause", rec.Cause)
+	w.event(Event{At: now, Kind: EventReset, Cause: rec.Cause, Detail: fmt.Sprintf("by %s: %s", who, why)})
+	return nil
+}
+
+// release clears the latch if no alarm is present at now, storing the
+// reset first; it emits the refusal event itself.
+func (w *Watcher) release(who, why string, now time.Time) (ResetRecord, error) {
 	w.mu.Lock()
 	if !w.latched {
 		w.mu.Unlock()
-		return fmt.Errorf("safety reset at site %q: %w", w.cfg.Site, ErrNotLatched)
+		return ResetRecord{}, fmt.Errorf("safety reset at site %q: %w", w.cfg.Site, ErrNotLatched)
 	}
-	started := w.started
-	w.mu.Unlock()
-	if cause, detail := w.alarm(now, started, false); cause != "" {
+	if cause, detail := w.alarm(now, w.started, false); cause != "" {
+		w.mu.Unlock()
 		w.event(Event{At: now, Kind: EventResetRefused, Cause: cause, Detail: fmt.Sprintf("%s (by %s: %s)", detail, who, why)})
 		w.log.Warn("safety reset refused: alarm still present", "who", who, "cause", cause, "detail", detail)
-		return fmt.Errorf("safety reset at site %q: %w: %s", w.cfg.Site, ErrAlarmPresent, detail)
+		return ResetRecord{}, fmt.Errorf("safety reset at site %q: %w: %s", w.cfg.Site, ErrAlarmPresent, detail)
 	}
-	w.mu.Lock()
+	defer w.mu.Unlock()
 	rec := ResetRecord{Who: who, Why: why, At: now, Cause: w.cause, TrippedAt: w.trippedAt}
-	prev := stateFile{Latched: true, Cause: w.cause, TrippedAt: w.trippedAt, Resets: w.resets}
-	next := prev
-	next.Latched, next.Cause, next.TrippedAt = false, "", time.Time{}
-	next.Resets = append(append([]ResetRecord(nil), w.resets...), rec)
+	next := stateFile{Resets: append(append([]ResetRecord(nil), w.resets...), rec)}
 	if len(next.Resets) > maxResets {
 		next.Resets = next.Resets[len(next.Resets)-maxResets:]
 	}
 	if w.cfg.StateFile != "" {
 		if err := writeStateFile(w.cfg.StateFile, next); err != nil {
-			w.mu.Unlock()
-			return fmt.Errorf("safety reset at site %q not stored, latch kept: %w", w.cfg.Site, err)
+			return ResetRecord{}, fmt.Errorf("safety reset at site %q not stored, latch kept: %w", w.cfg.Site, err)
 		}
 	}
 	w.latched, w.cause, w.trippedAt, w.resets = false, "", time.Time{}, next.Resets
-	w.mu.Unlock()
-	w.log.Warn("safety latch reset by operator", "who", who, "why", why, "cause", rec.Cause)
-	w.event(Event{At: now, Kind: EventReset, Cause: rec.Cause, Detail: fmt.Sprintf("by %s: %s", who, why)})
-	return nil
+	return rec, nil
 }
 
 func (w *Watcher) persist() error {
@@ -733,8 +905,8 @@ type Status struct {
 	LastReset  *ResetRecord
 	SPDTripped []string         // nodes stopped by an open SPD contact
 	Overtemp   []string         // nodes stopped for temperature
-	NoSensor   []string         // nodes without a fresh temperature
-	TempsDeciC map[string]int64 // node → hottest fresh sensor
+	NoSensor   []string         // nodes without a fresh temperature (derated as Thermal.LostDeciC says)
+	TempsDeciC map[string]int64 // node → the temperature derating uses
 	Events     []Event          // latest last
 }
 
@@ -767,8 +939,9 @@ func (w *Watcher) Status() Status {
 	return s
 }
 
-// Temperatures returns each node's hottest fresh temperature, for the
-// control loop's thermal derating.
+// Temperatures returns each node's temperature for the control loop's
+// thermal derating: the hottest fresh sensor, or, while none reads, the
+// hotter of the last reading and the node's LostDeciC.
 func (w *Watcher) Temperatures() []loadmgmt.Temperature {
 	w.mu.RLock()
 	defer w.mu.RUnlock()

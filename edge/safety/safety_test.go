@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,6 +52,8 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 		{ID: "di-2", Interval: 100 * time.Millisecond}, // read only by tests that use it
 		{ID: "t1", Interval: 10 * time.Second},
 		{ID: "t2", Interval: 10 * time.Second},
+		{ID: "cp-1", Interval: time.Second}, {ID: "cp-2", Interval: time.Second}, // controllers, named as their points
+		{ID: "cp-3", Interval: time.Second}, {ID: "cp-4", Interval: time.Second},
 	})
 	cfg := Config{
 		Site:        "test",
@@ -407,11 +410,12 @@ func TestTemperatureStopAndHysteresis(t *testing.T) {
 	if r := f.w.Blocked("cp-3"); r != "" {
 		t.Errorf("still blocked: %s", r)
 	}
-	// Sensors going stale: no temperature, an event after the start grace.
+	// Sensors going stale: no fresh temperature, an event after the start
+	// grace; the derating keeps the last reading (TestDeadSensorKeepsItsDerating).
 	f.clk.Advance(2 * time.Minute)
 	f.contacts(healthy)
 	f.check()
-	if st := f.w.Status(); !slices.Equal(st.NoSensor, []string{"c-2"}) || len(f.w.Temperatures()) != 0 {
+	if st := f.w.Status(); !slices.Equal(st.NoSensor, []string{"c-2"}) || len(f.w.Temperatures()) != 1 {
 		t.Errorf("status = %+v", st)
 	}
 	if !slices.Contains(f.kinds(), EventSensorOffline) {
@@ -468,7 +472,7 @@ func TestCorruptStateFileComesUpLatched(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFixture(t, func(c *Config) { c.StateFile = path })
-	if st := f.w.Status(); !st.Latched || st.Cause != CauseRestart {
+	if st := f.w.Status(); !st.Latched || st.Cause != CauseStateUnreadable {
 		t.Errorf("status = %+v", st)
 	}
 }
@@ -485,8 +489,12 @@ func TestUnstorableResetKeepsLatch(t *testing.T) {
 	}
 	t.Cleanup(func() { os.Chmod(dir, 0o700) })
 	if os.Getuid() == 0 {
-		// root writes anywhere: point the file into a missing directory instead.
-		f.w.cfg.StateFile = filepath.Join(dir, "missing", "safety.json")
+		// root writes anywhere: put a plain file where the directory would be.
+		blocker := filepath.Join(t.TempDir(), "blocker")
+		if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f.w.cfg.StateFile = filepath.Join(blocker, "safety.json")
 	}
 	if err := f.w.Reset("alice", "test", f.clk.Now()); err == nil {
 		t.Fatal("reset accepted though it could not be stored")
@@ -682,4 +690,219 @@ func TestNoRaiseBeforeFirstFireLoopRead(t *testing.T) {
 		t.Errorf("raise after the first read: %v", err)
 	}
 	w.wg.Wait()
+}
+
+// TestCutDisablesEvenWhenZeroAmpsIsRefused: the fire cut writes 0 A and the
+// disable independently; a controller that refuses the 0 A write (or whose
+// write hangs) is still disabled, within its own timeout.
+func TestCutDisablesEvenWhenZeroAmpsIsRefused(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.WriteTimeout = 100 * time.Millisecond })
+	if err := f.setAll(16); err != nil {
+		t.Fatal(err)
+	}
+	f.chargers["cp-1"].SetWriteErrFor("current", errors.New("modbus exception 3 (illegal data value)"))
+	release := f.chargers["cp-2"].HoldKind("current") // its 0 A write never returns
+	defer release()
+	f.open(loop)
+	f.check()
+	for _, id := range []string{"cp-1", "cp-2", "cp-3", "cp-4"} {
+		if _, on := f.chargers[id].Current(); on {
+			t.Errorf("%s still enabled after the fire cut", id)
+		}
+	}
+}
+
+// TestRaiseWritesCurrentBeforeEnable: a raise sets the current first and
+// enables after, so a charger never runs at a stale current.
+func TestRaiseWritesCurrentBeforeEnable(t *testing.T) {
+	f := newFixture(t, nil)
+	ch := f.chargers["cp-1"]
+	if err := f.w.SetCurrentMA(f.ctx, "cp-1", 16000); err != nil {
+		t.Fatal(err)
+	}
+	got := ch.Writes()
+	if len(got) < 2 || got[0] != (sitetest.Write{What: "current", Value: 16}) || got[len(got)-1] != (sitetest.Write{What: "enable", Value: 1}) {
+		t.Errorf("writes %+v, want current 16 A, then enable", got)
+	}
+}
+
+// TestLatchReassertedOnRebootedCharger: while latched, a charger that
+// reports itself enabled, offering current or charging (a controller that
+// rebooted to its power-on defaults) is cut again at once, with an event.
+func TestLatchReassertedOnRebootedCharger(t *testing.T) {
+	f := newFixture(t, nil)
+	if err := f.setAll(16); err != nil {
+		t.Fatal(err)
+	}
+	f.open(loop)
+	f.check()
+	allAt(t, f, "0A/false")
+	// cp-3 reboots: enabled at 16 A, its car charging again; the poller
+	// reads it a second later.
+	f.clk.Advance(time.Second)
+	f.contacts(site.Contacts{Closed: healthy.Closed &^ (1 << loop), N: 4})
+	f.chargers["cp-3"].Seed(16, true)
+	f.state.PutCharger("cp-3", f.clk.Now(), drivers.ChargerStatus{State: drivers.StateC, Enabled: true, MaxCurrentA: 16, OfferedA: 16})
+	for _, id := range []string{"cp-1", "cp-2", "cp-4"} {
+		f.state.PutCharger(id, f.clk.Now(), drivers.ChargerStatus{State: drivers.StateB})
+	}
+	f.check()
+	allAt(t, f, "0A/false")
+	if !slices.Contains(f.kinds(), EventReasserted) {
+		t.Errorf("events %v, want latch-reasserted", f.kinds())
+	}
+}
+
+// TestUnreadableStateFileStartsLatched: a state file that exists but cannot
+// be read (here: a directory in its place) starts the edge latched, as a
+// corrupt one does, instead of refusing to start.
+func TestUnreadableStateFileStartsLatched(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "safety.json")
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	state := site.New(nil)
+	w, err := New(Config{Site: "test", FireLoop: Input{Device: "di"}, StateFile: path}, state, clocktest.New(t0), nil)
+	if err != nil {
+		t.Fatalf("refused to start: %v", err)
+	}
+	if st := w.Status(); !st.Latched || st.Cause != CauseStateUnreadable {
+		t.Errorf("status = %+v, want latched for an unreadable state file", st)
+	}
+}
+
+// racyState is the site state whose first Contacts read (the one Check
+// makes) lets an operator's Reset run, waits for it up to a deadline, and
+// then lets the alarm arrive: the reset and the trip race.
+type racyState struct {
+	*site.State
+	first   atomic.Bool
+	onFirst func()
+}
+
+func (r *racyState) Contacts(id string, now time.Time) site.Reading[site.Contacts] {
+	if r.first.CompareAndSwap(false, true) {
+		r.onFirst()
+	}
+	return r.State.Contacts(id, now)
+}
+
+// TestResetRacingATripKeepsTheLatch: an alarm that arrives while an
+// operator's reset is under way must leave the site latched: Check and
+// Reset decide under one lock.
+func TestResetRacingATripKeepsTheLatch(t *testing.T) {
+	f := newFixture(t, nil)
+	f.open(loop)
+	f.check()
+	f.contacts(healthy) // the loop closed again: a reset may go through
+	rs := &racyState{State: f.state}
+	f.w.state = rs
+	var resetErr error
+	done := make(chan struct{})
+	rs.onFirst = func() {
+		go func() { resetErr = f.w.Reset("dave", "all clear", f.clk.Now()); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(200 * time.Millisecond): // blocked behind Check: as it should be
+		}
+		f.open(loop) // the alarm arrives during the reset
+	}
+	f.check()
+	if !f.w.Latched() {
+		t.Error("an alarm that arrived during the reset left the site unlatched")
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("reset never returned")
+	}
+	if !errors.Is(resetErr, ErrAlarmPresent) || !f.w.Latched() {
+		t.Errorf("reset during the alarm: %v, latched %v; want refused, latched", resetErr, f.w.Latched())
+	}
+}
+
+// TestDeadSensorKeepsItsDerating: when a node's sensors stop reading, its
+// derating stays at the last temperature read, never back to the full
+// fuse, and the node is reported without a sensor (an alarm).
+func TestDeadSensorKeepsItsDerating(t *testing.T) {
+	f := newFixture(t, nil)
+	f.state.PutTemperature("t1", f.clk.Now(), 480)
+	f.state.PutTemperature("t2", f.clk.Now(), 300)
+	f.check()
+	f.clk.Advance(2 * time.Minute) // both sensors silent since
+	f.contacts(healthy)
+	f.check()
+	temps := f.w.Temperatures()
+	if len(temps) != 1 || temps[0].Node != "c-2" || temps[0].DeciC < 480 {
+		t.Errorf("Temperatures = %+v, want c-2 kept at 48.0 °C or hotter", temps)
+	}
+	if st := f.w.Status(); !slices.Equal(st.NoSensor, []string{"c-2"}) {
+		t.Errorf("NoSensor = %v", st.NoSensor)
+	}
+}
+
+// TestSensorDeadFromStartIsDerated: a node whose sensors never read is
+// derated for its lost temperature (default halfway between derating and
+// stop), never given the full fuse.
+func TestSensorDeadFromStartIsDerated(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Thermal[0].DerateDeciC = 400 })
+	f.check()
+	if temps := f.w.Temperatures(); len(temps) != 1 || temps[0].DeciC != 475 {
+		t.Errorf("Temperatures = %+v, want c-2 at 47.5 °C (halfway between 40 and 55)", temps)
+	}
+	g := newFixture(t, func(c *Config) { c.Thermal[0].LostDeciC = 500 })
+	g.state.PutTemperature("t1", g.clk.Now(), 420)
+	g.check()
+	g.clk.Advance(time.Minute)
+	g.contacts(healthy)
+	g.check()
+	if temps := g.w.Temperatures(); len(temps) != 1 || temps[0].DeciC != 500 {
+		t.Errorf("Temperatures = %+v, want the configured 50.0 °C (hotter than the last 42.0 °C)", temps)
+	}
+}
+
+// readFor reads the DI module every 100 ms for d with contacts c, checking
+// after each read.
+func (f *fixture) readFor(d time.Duration, c site.Contacts) {
+	for end := f.clk.Now().Add(d); f.clk.Now().Before(end); {
+		f.clk.Advance(100 * time.Millisecond)
+		f.contacts(c)
+		f.check()
+	}
+}
+
+// TestUnreadableModuleResumesByItself: a latch tripped only because the DI
+// module could not be read releases itself once the module has read
+// healthy (loop closed, supervision intact) for OfflineResumeAfter: no fire
+// was seen. The release is audited like an operator's reset.
+func TestUnreadableModuleResumesByItself(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.OfflineResumeAfter = 10 * time.Second })
+	f.clk.Advance(time.Second) // no reading: unreadable
+	f.check()
+	if st := f.w.Status(); !st.Latched || st.Cause != CauseDIOffline {
+		t.Fatalf("status = %+v", st)
+	}
+	f.readFor(9*time.Second, healthy)
+	if !f.w.Latched() {
+		t.Fatal("released before the module read healthy for 10 s")
+	}
+	f.readFor(1200*time.Millisecond, healthy)
+	st := f.w.Status()
+	if st.Latched || st.LastReset == nil || st.LastReset.Who != "parkgrid" || st.LastReset.Cause != CauseDIOffline {
+		t.Errorf("after 10 s healthy: %+v (last reset %+v), want released by parkgrid", st, st.LastReset)
+	}
+}
+
+// TestOpenLoopDuringAnOfflineLatchWaitsForAnOperator: once the module is
+// read again with the loop open (a fire, or a wire break), the latch is the
+// fire alarm's and only an operator releases it.
+func TestOpenLoopDuringAnOfflineLatchWaitsForAnOperator(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.OfflineResumeAfter = 10 * time.Second })
+	f.clk.Advance(time.Second)
+	f.check()
+	f.readFor(time.Second, site.Contacts{Closed: healthy.Closed &^ (1 << loop), N: 4})
+	f.readFor(30*time.Second, healthy)
+	if st := f.w.Status(); !st.Latched || st.Cause != CauseFireLoop {
+		t.Errorf("status = %+v, want still latched for the open loop", st)
+	}
 }

@@ -20,7 +20,9 @@ type stateFile struct {
 	Resets    []ResetRecord `json:"resets,omitempty"`
 }
 
-// readStateFile reads the state file; a missing file is an unlatched state.
+// readStateFile reads the state file; a missing file is an unlatched state
+// (a new site). Any other failure, a corrupt file included, is an error: the
+// caller starts latched (New).
 func readStateFile(path string) (stateFile, error) {
 	var f stateFile
 	b, err := os.ReadFile(path)
@@ -31,8 +33,7 @@ func readStateFile(path string) (stateFile, error) {
 		return f, fmt.Errorf("read state file: %w", err)
 	}
 	if err := json.Unmarshal(b, &f); err != nil {
-		// A corrupt file must not release a latch: come up latched.
-		return stateFile{Latched: true, Cause: CauseRestart}, nil
+		return f, fmt.Errorf("state file %s: %w", path, err)
 	}
 	return f, nil
 }
@@ -45,6 +46,9 @@ func writeStateFile(path string, f stateFile) error {
 		return fmt.Errorf("encode state file: %w", err)
 	}
 	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("write state file: %w", err)
+	}
 	tmp, err := os.CreateTemp(dir, ".safety-*.json")
 	if err != nil {
 		return fmt.Errorf("write state file: %w", err)

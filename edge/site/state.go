@@ -57,6 +57,10 @@ func ContactsFrom(s drivers.ContactStatus) Contacts {
 type Reading[T any] struct {
 	Value T
 	At    time.Time // when it was read; zero if never
+	// Sent is when the request that read it was issued (At if not known).
+	// A reading sent after a write returned is a read-back of that write:
+	// the bus executes requests in order.
+	Sent time.Time
 	// Stale is set when the value is older than StaleIntervals poll
 	// intervals, or there is none.
 	Stale bool
@@ -97,6 +101,7 @@ type Spec struct {
 type device struct {
 	spec     Spec
 	at       time.Time
+	sent     time.Time
 	meter    drivers.MeterSample
 	charger  drivers.ChargerStatus
 	contacts Contacts
@@ -119,7 +124,7 @@ func New(specs []Spec) *State {
 	return s
 }
 
-func (s *State) put(id string, at time.Time, f func(d *device)) error {
+func (s *State) put(id string, sent, at time.Time, f func(d *device)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d, ok := s.devs[id]
@@ -127,7 +132,7 @@ func (s *State) put(id string, at time.Time, f func(d *device)) error {
 		return fmt.Errorf("site state: unknown device %q", id)
 	}
 	f(d)
-	d.at = at
+	d.at, d.sent = at, sent
 	d.health.Polls++
 	d.health.LastOK = at
 	d.health.LastErr = ""
@@ -137,22 +142,29 @@ func (s *State) put(id string, at time.Time, f func(d *device)) error {
 
 // PutMeter stores a meter sample read at at.
 func (s *State) PutMeter(id string, at time.Time, v drivers.MeterSample) error {
-	return s.put(id, at, func(d *device) { d.meter = v })
+	return s.put(id, at, at, func(d *device) { d.meter = v })
 }
 
 // PutCharger stores a charge controller's status read at at.
 func (s *State) PutCharger(id string, at time.Time, v drivers.ChargerStatus) error {
-	return s.put(id, at, func(d *device) { d.charger = v })
+	return s.PutChargerRead(id, at, at, v)
+}
+
+// PutChargerRead stores a charge controller's status whose read was sent
+// at sent and answered at at: the poller's form, so that control can tell a
+// read-back of its last write from a read that was already under way.
+func (s *State) PutChargerRead(id string, sent, at time.Time, v drivers.ChargerStatus) error {
+	return s.put(id, sent, at, func(d *device) { d.charger = v })
 }
 
 // PutContacts stores a DI module's inputs read at at.
 func (s *State) PutContacts(id string, at time.Time, v Contacts) error {
-	return s.put(id, at, func(d *device) { d.contacts = v })
+	return s.put(id, at, at, func(d *device) { d.contacts = v })
 }
 
 // PutTemperature stores a temperature (0.1 °C) read at at.
 func (s *State) PutTemperature(id string, at time.Time, deciC int64) error {
-	return s.put(id, at, func(d *device) { d.tempDeci = deciC })
+	return s.put(id, at, at, func(d *device) { d.tempDeci = deciC })
 }
 
 // PutError records a failed poll. The last good value stays, and goes
@@ -196,6 +208,7 @@ func read[T any](s *State, id string, now time.Time, get func(d *device) T) Read
 	return Reading[T]{
 		Value:  get(d),
 		At:     d.at,
+		Sent:   d.sent,
 		Stale:  now.Sub(d.at) > StaleIntervals*d.spec.Interval,
 		Frozen: d.health.Frozen,
 	}

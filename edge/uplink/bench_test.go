@@ -33,7 +33,7 @@ func BenchmarkDrain24hMochi(b *testing.B) {
 			for i := range rs {
 				rs[i] = reading.Reading{Time: t0.Add(time.Duration(seq) * 5 * time.Second), Device: fmt.Sprintf("cp-%03d-meter", i), Point: fmt.Sprintf("cp-%03d", i), Quantity: reading.QEnergyWh, Value: int64(seq)*1000 + int64(i)}
 			}
-			msg, err := reading.Seal(reading.Batch{Site: f.site, Gateway: f.gw, Seq: seq, Sent: t0, Readings: rs}, f.priv)
+			msg, err := reading.Seal(reading.Batch{Site: f.site, Gateway: f.gw, Epoch: f.box.Epoch(), Seq: seq, Sent: t0, Readings: rs}, f.priv)
 			size = len(msg)
 			return msg, err
 		})

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -97,6 +96,7 @@ type central struct {
 	site string
 	gw   string
 	pub  ed25519.PublicKey
+	key  ed25519.PrivateKey // central's: signs the acks
 	c    mqtt.Client
 
 	mu       sync.Mutex // protects the fields below
@@ -108,11 +108,15 @@ type central struct {
 	statuses []string
 	bad      int // messages that failed to open
 	changed  chan struct{}
+	epoch    string
 }
+
+// centralKey is the fake central's ack key, the same in every test.
+var centralKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0xce}, ed25519.SeedSize))
 
 func startCentral(t testing.TB, brokerURL, site, gw string, pub ed25519.PublicKey) *central {
 	t.Helper()
-	c := &central{t: t, site: site, gw: gw, pub: pub, stored: map[uint64][]byte{}, ackOn: true, changed: make(chan struct{})}
+	c := &central{t: t, site: site, gw: gw, pub: pub, key: centralKey, stored: map[uint64][]byte{}, ackOn: true, changed: make(chan struct{})}
 	opts := mqtt.NewClientOptions().AddBroker(brokerURL).
 		SetClientID(fmt.Sprintf("central-%s-%d", site, time.Now().UnixNano())).
 		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
@@ -151,6 +155,7 @@ func (c *central) onBatch(cl mqtt.Client, m mqtt.Message) {
 		return
 	}
 	c.order = append(c.order, b.Seq)
+	c.epoch = b.Epoch
 	if old, ok := c.stored[b.Seq]; ok && !bytes.Equal(old, body) {
 		c.t.Errorf("central: seq %d arrived with different bytes", b.Seq)
 	}
@@ -161,7 +166,7 @@ func (c *central) onBatch(cl mqtt.Client, m mqtt.Message) {
 	close(c.changed)
 	c.changed = make(chan struct{})
 	if c.ackOn && c.contig > 0 {
-		msg, _ := json.Marshal(reading.Ack{Version: reading.CurrentVersion, Gateway: c.gw, Seq: c.contig})
+		msg, _ := reading.SealAck(reading.Ack{Gateway: c.gw, Epoch: c.epoch, Seq: c.contig}, c.key)
 		cl.Publish(reading.AckTopic(c.site), 1, false, msg)
 	}
 }
@@ -177,10 +182,10 @@ func (c *central) onStatus(_ mqtt.Client, m mqtt.Message) {
 // ack publishes an ack for the current contiguous head.
 func (c *central) ackNow() {
 	c.mu.Lock()
-	seq := c.contig
+	seq, epoch := c.contig, c.epoch
 	c.ackOn = true
 	c.mu.Unlock()
-	msg, _ := json.Marshal(reading.Ack{Version: reading.CurrentVersion, Gateway: c.gw, Seq: seq})
+	msg, _ := reading.SealAck(reading.Ack{Gateway: c.gw, Epoch: epoch, Seq: seq}, c.key)
 	c.c.Publish(reading.AckTopic(c.site), 1, false, msg).Wait()
 }
 
@@ -267,6 +272,7 @@ type fixture struct {
 	priv ed25519.PrivateKey
 	site string
 	gw   string
+	up   *Uplink // set by run
 }
 
 func newFixture(t testing.TB, site string) *fixture {
@@ -286,7 +292,7 @@ func (f *fixture) add(t testing.TB, n int) {
 	t.Helper()
 	parallelAppend(t, f.box, n, func(seq uint64) ([]byte, error) {
 		return reading.Seal(reading.Batch{
-			Site: f.site, Gateway: f.gw, Seq: seq, Sent: time.Unix(1764064800, 0).UTC(),
+			Site: f.site, Gateway: f.gw, Epoch: f.box.Epoch(), Seq: seq, Sent: time.Unix(1764064800, 0).UTC(),
 			Readings: []reading.Reading{{Time: time.Unix(1764064800, 0).UTC(), Device: "grid", Quantity: reading.QPowerW, Value: int64(seq)}},
 		}, f.priv)
 	})
@@ -324,6 +330,9 @@ func parallelAppend(t testing.TB, box *outbox.Outbox, n int, payload func(uint64
 func (f *fixture) run(t testing.TB, cfg Config) (stop func()) {
 	t.Helper()
 	cfg.Site, cfg.Gateway = f.site, f.gw
+	if cfg.CentralKey == nil {
+		cfg.CentralKey = centralKey.Public().(ed25519.PublicKey)
+	}
 	if cfg.MinBackoff == 0 {
 		cfg.MinBackoff, cfg.MaxBackoff = 20*time.Millisecond, 100*time.Millisecond
 	}
@@ -340,6 +349,7 @@ func (f *fixture) run(t testing.TB, cfg Config) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.up = u
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- u.Run(ctx) }()
@@ -359,4 +369,10 @@ func (f *fixture) run(t testing.TB, cfg Config) (stop func()) {
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// withCentralKey enrols the fake central's ack key in cfg.
+func (f *fixture) withCentralKey(cfg Config) Config {
+	cfg.CentralKey = centralKey.Public().(ed25519.PublicKey)
+	return cfg
 }

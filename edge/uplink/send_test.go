@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"strconv"
 	"strings"
@@ -130,6 +131,7 @@ func rawAppend(t *testing.T, box *outbox.Outbox, tag string, n int) {
 func startSend(t *testing.T, cfg Config, box *outbox.Outbox, p *fakePublisher) *Uplink {
 	t.Helper()
 	cfg.Broker, cfg.Site, cfg.Gateway = "tcp://unused:1883", "p1", "gw"
+	cfg.CentralKey = centralKey.Public().(ed25519.PublicKey)
 	u, err := New(cfg, box)
 	if err != nil {
 		t.Fatal(err)

@@ -2,11 +2,13 @@ package uplink
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"sync"
@@ -58,16 +60,20 @@ type Config struct {
 	Password string
 	TLS      *TLSFiles // nil: plain TCP unless the scheme asks for TLS
 
+	// CentralKey is central's Ed25519 public key: acks not signed with it
+	// are ignored. Required.
+	CentralKey ed25519.PublicKey
+
 	Window         int           // outstanding QoS 1 publishes (100)
 	MaxAhead       int           // backlog records sent beyond central's ack (1000)
 	AckTimeout     time.Duration // resend when sent records stay unacked this long (30 s)
 	ConnectTimeout time.Duration // connect, subscribe, status publish (10 s)
 	KeepAlive      time.Duration // MQTT keep-alive (30 s)
 	MinBackoff     time.Duration // first reconnect delay (1 s)
-	MaxBackoff     time.Duration // reconnect delay cap (60 s)
+	MaxBackoff     time.Duration // reconnect delay cap (DefaultMaxBackoff, at most MaxBackoffCap); each delay is jittered to 50–100 %
 
 	Clock Clock
-	Log   *slog.Logger
+	Log   *slog.Logger // names the site (the caller adds site=)
 }
 
 // Validate checks the config alone, without I/O except reading TLS files.
@@ -92,6 +98,12 @@ func (c Config) Validate() error {
 	}
 	if t := c.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
 		errs = append(errs, fmt.Errorf("uplink tls: cert file %q and key file %q must be set together", t.CertFile, t.KeyFile))
+	}
+	if len(c.CentralKey) != ed25519.PublicKeySize {
+		errs = append(errs, fmt.Errorf("uplink central key: %d bytes, want central's Ed25519 public key (acks are signed with it)", len(c.CentralKey)))
+	}
+	if c.MaxBackoff > MaxBackoffCap {
+		errs = append(errs, fmt.Errorf("uplink max backoff %s: at most %s, so a backlog drains soon after the broker returns", c.MaxBackoff, MaxBackoffCap))
 	}
 	if c.Window < 0 || c.MaxAhead < 0 {
 		errs = append(errs, fmt.Errorf("uplink window %d / max ahead %d: must not be negative", c.Window, c.MaxAhead))
@@ -118,7 +130,8 @@ func (c *Config) defaults() {
 	setDefault(&c.ConnectTimeout, 10*time.Second)
 	setDefault(&c.KeepAlive, 30*time.Second)
 	setDefault(&c.MinBackoff, time.Second)
-	setDefault(&c.MaxBackoff, time.Minute)
+	setDefault(&c.MaxBackoff, DefaultMaxBackoff)
+	c.MinBackoff = min(c.MinBackoff, c.MaxBackoff)
 	if c.Clock == nil {
 		c.Clock = realClock{}
 	}
@@ -127,16 +140,65 @@ func (c *Config) defaults() {
 	}
 }
 
+// Reconnect delays. The default cap keeps the time from a broker's return to
+// the first reconnect at 3 s or less, so a backlog starts draining within
+// seconds; a cap above MaxBackoffCap is refused.
+const (
+	DefaultMaxBackoff = 3 * time.Second
+	MaxBackoffCap     = 10 * time.Second
+)
+
 // Uplink sends the outbox to central. Create it with New, run it with Run.
 type Uplink struct {
-	cfg Config
-	box *outbox.Outbox
-	tls *tls.Config
-	log *slog.Logger
+	cfg   Config
+	box   *outbox.Outbox
+	epoch string
+	tls   *tls.Config
+	log   *slog.Logger
+	// jitter turns a backoff into the delay waited (50–100 % of it).
+	jitter func(time.Duration) time.Duration
 
 	ackSeen atomic.Uint64 // highest valid ack received
 	ackKick chan struct{} // to the acker: ackSeen moved
 	acked   chan struct{} // to the sender: the outbox head moved
+	sentMax atomic.Uint64 // highest seq published by this Uplink
+
+	connected  atomic.Bool
+	reconnects atomic.Uint64
+	lastAck    atomic.Int64 // unix nanos of the last ack that moved the outbox; 0: none yet
+	ignored    [ignoreReasons]atomic.Uint64
+	ackLog     logLimiter
+	ackLogMu   sync.Mutex // protects ackLog
+}
+
+// Reasons an ack is ignored, for Status.AcksIgnored.
+const (
+	IgnoredUnsigned = iota // not signed by central's key (or not an ack at all)
+	IgnoredGateway         // for another gateway
+	IgnoredEpoch           // for another outbox epoch
+	IgnoredAhead           // beyond what this uplink sent
+	ignoreReasons
+)
+
+// Status is what the uplink is doing, for metrics and alarms.
+type Status struct {
+	Connected   bool      // connected to the broker and subscribed to acks
+	Reconnects  uint64    // connections made since New
+	LastAck     time.Time // the last ack that moved the outbox (zero: none since New)
+	SentMax     uint64    // highest seq published since New
+	AcksIgnored [ignoreReasons]uint64
+}
+
+// Status returns a snapshot.
+func (u *Uplink) Status() Status {
+	s := Status{Connected: u.connected.Load(), Reconnects: u.reconnects.Load(), SentMax: u.sentMax.Load()}
+	if n := u.lastAck.Load(); n != 0 {
+		s.LastAck = time.Unix(0, n)
+	}
+	for i := range s.AcksIgnored {
+		s.AcksIgnored[i] = u.ignored[i].Load()
+	}
+	return s
 }
 
 // New checks cfg and loads its TLS files. It does not connect.
@@ -148,9 +210,12 @@ func New(cfg Config, box *outbox.Outbox) (*Uplink, error) {
 	u := &Uplink{
 		cfg:     cfg,
 		box:     box,
-		log:     cfg.Log.With("site", cfg.Site),
+		epoch:   box.Epoch(),
+		log:     cfg.Log, // the caller names the site
 		ackKick: make(chan struct{}, 1),
 		acked:   make(chan struct{}, 1),
+		jitter:  func(d time.Duration) time.Duration { return d/2 + rand.N(d/2+1) },
+		ackLog:  logLimiter{every: 10 * time.Second, now: cfg.Clock.Now},
 	}
 	if cfg.TLS != nil {
 		tc, err := loadTLS(*cfg.TLS)
@@ -196,6 +261,9 @@ func (u *Uplink) Run(ctx context.Context) error {
 	wg.Go(func() { u.ackLoop(actx) })
 
 	backoff := u.cfg.MinBackoff
+	// A connection lost is logged at once; failed reconnects after it at
+	// most once a minute, with how many there were.
+	fails := logLimiter{every: time.Minute, now: u.cfg.Clock.Now}
 	for {
 		connected, err := u.session(ctx)
 		if ctx.Err() != nil {
@@ -203,12 +271,16 @@ func (u *Uplink) Run(ctx context.Context) error {
 		}
 		if connected {
 			backoff = u.cfg.MinBackoff
+			fails = logLimiter{every: time.Minute, now: u.cfg.Clock.Now}
 		}
-		u.log.Warn("uplink disconnected; reconnecting", "err", err, "backoff", backoff)
+		wait := u.jitter(backoff)
+		if n, ok := fails.allow(); ok {
+			u.log.Warn("uplink disconnected; reconnecting", "err", err, "backoff", wait, "attempts_since_last_log", n)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-u.cfg.Clock.After(backoff):
+		case <-u.cfg.Clock.After(wait):
 		}
 		backoff = min(2*backoff, u.cfg.MaxBackoff)
 	}
@@ -234,6 +306,7 @@ func (u *Uplink) ackLoop(ctx context.Context) {
 			u.log.Error("uplink persist ack", "seq", seq, "err", err)
 			continue // the next ack retries
 		}
+		u.lastAck.Store(u.cfg.Clock.Now().UnixNano())
 		select {
 		case u.acked <- struct{}{}:
 		default:
@@ -242,19 +315,25 @@ func (u *Uplink) ackLoop(ctx context.Context) {
 }
 
 // onAck handles a message on the ack topic. It runs on paho's goroutine and
-// only records the ack.
+// only records the ack. An ack counts only when it is signed by central's
+// key, names this gateway and this outbox's epoch, and does not go beyond
+// the highest seq this uplink published: anyone on the broker can publish
+// on the ack topic, and an ack deletes data.
 func (u *Uplink) onAck(_ mqtt.Client, m mqtt.Message) {
-	a, err := reading.DecodeAck(m.Payload())
-	if err != nil {
-		u.log.Warn("uplink ignoring malformed ack", "topic", m.Topic(), "err", err, "payload", truncate(m.Payload(), 200))
+	a, err := reading.OpenAck(m.Payload(), u.cfg.CentralKey)
+	switch {
+	case err != nil:
+		u.ignoreAck(IgnoredUnsigned, "uplink ignoring unsigned, forged or malformed ack", "err", err, "payload", truncate(m.Payload(), 200))
+		return
+	case a.Gateway != u.cfg.Gateway:
+		u.ignoreAck(IgnoredGateway, "uplink ignoring ack for another gateway", "gateway", a.Gateway, "seq", a.Seq)
+		return
+	case a.Epoch != u.epoch:
+		u.ignoreAck(IgnoredEpoch, "uplink ignoring ack for another outbox epoch", "epoch", a.Epoch, "our_epoch", u.epoch, "seq", a.Seq)
 		return
 	}
-	if a.Gateway != "" && a.Gateway != u.cfg.Gateway {
-		u.log.Warn("uplink ignoring ack for another gateway", "gateway", a.Gateway, "seq", a.Seq)
-		return
-	}
-	if head := u.box.Head(); a.Seq > head {
-		u.log.Error("uplink ignoring ack beyond the last stored seq (outbox replaced? central and edge disagree)", "seq", a.Seq, "head", head)
+	if sent := u.sentMax.Load(); a.Seq > sent {
+		u.ignoreAck(IgnoredAhead, "uplink ignoring ack beyond what it sent", "seq", a.Seq, "sent", sent, "head", u.box.Head())
 		return
 	}
 	for {
@@ -266,6 +345,17 @@ func (u *Uplink) onAck(_ mqtt.Client, m mqtt.Message) {
 	select {
 	case u.ackKick <- struct{}{}:
 	default:
+	}
+}
+
+// ignoreAck counts an ignored ack and logs it, at most every 10 s.
+func (u *Uplink) ignoreAck(reason int, msg string, args ...any) {
+	u.ignored[reason].Add(1)
+	u.ackLogMu.Lock()
+	n, ok := u.ackLog.allow()
+	u.ackLogMu.Unlock()
+	if ok {
+		u.log.Warn(msg, append(args, "ignored_since_last_log", n)...)
 	}
 }
 
@@ -314,8 +404,11 @@ func (u *Uplink) session(ctx context.Context) (connected bool, err error) {
 	if err := u.wait(ctx, c.Publish(reading.StatusTopic(u.cfg.Site), 1, true, StatusOnline), "publish status"); err != nil {
 		return false, err
 	}
-	u.log.Info("uplink connected", "broker", u.cfg.Broker, "acked", u.box.Acked(), "head", u.box.Head())
+	u.log.Info("uplink connected", "broker", u.cfg.Broker, "epoch", u.epoch, "acked", u.box.Acked(), "head", u.box.Head())
+	u.reconnects.Add(1)
+	u.connected.Store(true)
 	err = u.send(ctx, c, lost)
+	u.connected.Store(false)
 	if ctx.Err() != nil {
 		// Clean shutdown: the will is not published, so say it ourselves.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.cfg.ConnectTimeout)
@@ -395,6 +488,16 @@ func (c *cursor) take(box *outbox.Outbox, acked uint64) (outbox.Record, bool, er
 	return r, true, nil
 }
 
+// nextGap returns the first gap record seq not yet sent.
+func nextGap(pending []uint64, sent map[uint64]bool) (uint64, bool) {
+	for _, s := range pending {
+		if !sent[s] {
+			return s, true
+		}
+	}
+	return 0, false
+}
+
 // send publishes records until the connection is lost or ctx is done.
 func (u *Uplink) send(ctx context.Context, c publisher, lost <-chan error) error {
 	var (
@@ -408,7 +511,21 @@ func (u *Uplink) send(ctx context.Context, c publisher, lost <-chan error) error
 		sentMax      = acked // highest seq published this session
 		lastProgress = clock.Now()
 		preferLive   = true
+		gapsSent     = map[uint64]bool{} // gap records published this session
 	)
+	publish := func(rec outbox.Record) {
+		if sentMax <= acked {
+			lastProgress = clock.Now() // the ack clock starts with the first outstanding record
+		}
+		fifo = append(fifo, inflight{rec.Seq, c.Publish(topic, 1, false, rec.Data)})
+		sentMax = max(sentMax, rec.Seq)
+		for {
+			cur := u.sentMax.Load()
+			if rec.Seq <= cur || u.sentMax.CompareAndSwap(cur, rec.Seq) {
+				break
+			}
+		}
+	}
 	for {
 		changed := u.box.Changed()
 		head = u.box.Head()
@@ -435,6 +552,22 @@ func (u *Uplink) send(ctx context.Context, c publisher, lost <-chan error) error
 			back = cursor{next: acked + 1, last: head}
 			live = cursor{next: head + 1, last: head}
 			lastProgress = clock.Now()
+			clear(gapsSent)
+		}
+		// Gap records first: central cannot acknowledge past a hole before
+		// its gap record arrives, however far ahead the backlog allows.
+		if len(fifo) < u.cfg.Window {
+			if seq, ok := nextGap(u.box.PendingGaps(), gapsSent); ok {
+				recs, err := u.box.ReadFrom(seq, 1)
+				if err != nil {
+					return fmt.Errorf("read outbox: %w", err)
+				}
+				gapsSent[seq] = true
+				if len(recs) == 1 && recs[0].Seq == seq {
+					publish(recs[0])
+				}
+				continue
+			}
 		}
 		if len(fifo) < u.cfg.Window {
 			backOK := back.next <= back.last && max(back.next, acked+1) <= acked+uint64(u.cfg.MaxAhead)
@@ -456,11 +589,7 @@ func (u *Uplink) send(ctx context.Context, c publisher, lost <-chan error) error
 				return fmt.Errorf("read outbox: %w", err)
 			}
 			if ok {
-				if sentMax <= acked {
-					lastProgress = clock.Now() // the ack clock starts with the first outstanding record
-				}
-				fifo = append(fifo, inflight{rec.Seq, c.Publish(topic, 1, false, rec.Data)})
-				sentMax = max(sentMax, rec.Seq)
+				publish(rec)
 				continue
 			}
 			if liveOK || backOK {

@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,9 +64,15 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
 		return fmt.Errorf("demo directory: %w", err)
 	}
-	gwPub, keyPath, err := demoGatewayKey(cfg.Dir)
+	gwKey, keyPath, err := demoGatewayKey(cfg.Dir)
 	if err != nil {
 		return err
+	}
+	gwPub := gwKey.Public().(ed25519.PublicKey)
+	// Central's own key signs its acks; the edge enrols its public key.
+	centralKey, centralKeyPath, err := demoGatewayKey(filepath.Join(cfg.Dir, "central-key"))
+	if err != nil {
+		return fmt.Errorf("demo central key: %w", err)
 	}
 
 	// The simulator, with meter keys kept in --dir so central's enrolment
@@ -103,7 +110,12 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) error {
 	}
 	ccfg.Store.Driver = centralconfig.DriverSQLite
 	ccfg.Store.Path = filepath.Join(cfg.Dir, "central.db")
+	ccfg.CentralKey = centralKeyPath
 	ccfg.Gateways = []centralconfig.Gateway{{ID: site.Gateway, Site: site.ID, PubKey: hex.EncodeToString(gwPub), Meters: demoMeterKeys(simulator.State())}}
+	creds, err := secure(cfg.Dir, site, ccfg, gwKey)
+	if err != nil {
+		return err
+	}
 
 	// Central stops last, so the edge can still say goodbye over MQTT.
 	var wg, centralWG sync.WaitGroup
@@ -136,7 +148,9 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) error {
 		UplinkBroker: central.Broker,
 		UplinkKey:    keyPath,
 		UplinkOutbox: filepath.Join(cfg.Dir, "outbox"),
-		EMSBroker:    central.Broker,
+		// The demo's central acks with its own key; the edge enrols it.
+		UplinkCentralKey: hex.EncodeToString(centralKey.Public().(ed25519.PublicKey)),
+		EMSBroker:        central.Broker,
 	})
 	if err != nil {
 		return err
@@ -149,6 +163,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) error {
 	rest, _ := edgeD.RESTAddr(ctx)
 	fmt.Fprintf(w, "parkgrid demo: simulator Modbus %s (control API http://%s), edge EMS REST http://%s/api/v1/site, MQTT %s, central http://%s/api/v1/ingest/stats\n",
 		simulator.ModbusAddr(sim.MainListener), simulator.APIAddr(), rest, central.Broker, central.HTTP)
+	printLogins(w, creds, rest, central.Broker, site)
 	fmt.Fprintln(w, "Ctrl-C stops it.")
 
 	if cfg.View > 0 {
@@ -175,8 +190,9 @@ func svcStarted(ctx context.Context, svc *central.Service, a *central.Addrs) <-c
 	return c
 }
 
-// demoGatewayKey makes the demo's gateway key once and reuses it.
-func demoGatewayKey(dir string) (pub []byte, keyPath string, err error) {
+// demoGatewayKey makes the demo's gateway key (or central's, in its own
+// directory) once and reuses it.
+func demoGatewayKey(dir string) (key ed25519.PrivateKey, keyPath string, err error) {
 	keyPath = filepath.Join(dir, sign.PrivateFile)
 	if _, err := os.Stat(keyPath); errors.Is(err, os.ErrNotExist) {
 		if _, err := sign.Generate(dir, false, nil); err != nil {
@@ -187,7 +203,7 @@ func demoGatewayKey(dir string) (pub []byte, keyPath string, err error) {
 	if err != nil {
 		return nil, "", err
 	}
-	return k.Public().(ed25519.PublicKey), keyPath, nil
+	return k, keyPath, nil
 }
 
 // demoMeterKeys lists the simulator's Eichrecht meter keys for enrolment.
@@ -277,4 +293,19 @@ func centralCounts(ctx context.Context, addr string) string {
 	parts := []string{fmt.Sprintf("%d batches with %d readings stored since start", v.Batches, v.Readings),
 		fmt.Sprintf("%d duplicates", v.Duplicates), fmt.Sprintf("%d rejected", rejected)}
 	return strings.Join(parts, ", ")
+}
+
+// printLogins tells how to use the demo's REST API and EMS topics with
+// the logins secure made.
+func printLogins(w io.Writer, c credentials, rest, brokerURL string, site *config.Site) {
+	host, port := "127.0.0.1", "1884"
+	if u, err := url.Parse(brokerURL); err == nil {
+		host, port = u.Hostname(), u.Port()
+	}
+	prefix := site.EMS.MQTT.TopicPrefix
+	fmt.Fprintf(w, "REST token (read, limit, reset; new on every run):\n  %s\n", c.restToken)
+	fmt.Fprintf(w, "  curl -s -H 'Authorization: Bearer %s' http://%s/api/v1/site\n", c.restToken, rest)
+	fmt.Fprintf(w, "MQTT login for the EMS topics: user %s, password %s\n", c.emsUser, c.emsPass)
+	fmt.Fprintf(w, "  mosquitto_sub -h %s -p %s -u %s -P %s -v -t '%s/#'\n", host, port, c.emsUser, c.emsPass, prefix)
+	fmt.Fprintln(w, "Anonymous MQTT clients and requests without the token are refused.")
 }

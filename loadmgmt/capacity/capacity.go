@@ -71,6 +71,13 @@ type Report struct {
 	PeakLoadMA        [3]int64 // highest EV load at the grid connection, per phase
 	ScarceSteps       int      // steps in which some car was paused for lack of capacity
 	Steps             int
+	// Binding is the limit that held running cars below their maximum
+	// most often (in car-steps: one car held back for one step), and
+	// BindingPerMille its share of all such car-steps; Binding is zero if
+	// the site never held a running car back. It says why a larger
+	// connection helps no more: then a distribution or circuit binds.
+	Binding         loadmgmt.Reason
+	BindingPerMille int64
 }
 
 // ErrConfig is wrapped by errors about the configuration.
@@ -205,6 +212,7 @@ func Run(cfg Config, site loadmgmt.Site) (Report, error) {
 	var owners []*simCar
 	var deliveredJ int64
 	var setpoints loadmgmt.State
+	held := map[loadmgmt.Reason]int64{} // car-steps held back, by limit
 	end := cfg.Start.Add(cfg.Duration)
 	for now := cfg.Start; now.Before(end); now = now.Add(cfg.Step) {
 		rep.Steps++
@@ -255,6 +263,9 @@ func Run(cfg Config, site loadmgmt.Site) (Report, error) {
 		}
 		var load [3]int64
 		for i, a := range plan.Allocations {
+			if a.Running && a.Reason.Limit != loadmgmt.LimitCarMax {
+				held[a.Reason]++
+			}
 			c := owners[i]
 			c.demand = c.demand.Advance(a, now, cfg.Step)
 			granted := a.CurrentMA
@@ -285,6 +296,7 @@ func Run(cfg Config, site loadmgmt.Site) (Report, error) {
 	for _, c := range present {
 		leave(c)
 	}
+	rep.Binding, rep.BindingPerMille = binding(held)
 	rep.EnergyDeliveredWh = whFromJoules(deliveredJ)
 	if rep.EnergyWantedWh > 0 {
 		rep.DemandMetPerMille = min(1000, rep.EnergyDeliveredWh*1000/rep.EnergyWantedWh)
@@ -336,6 +348,23 @@ func newCar(r *rand.Rand, cfg Config, now time.Time, occupied []*simCar, site lo
 		EnergyWantedWh: whFromJoules(c.wantedJ),
 	}
 	return c
+}
+
+// binding is the limit with the most car-steps held back, ties broken by
+// name, and its share in per mille.
+func binding(held map[loadmgmt.Reason]int64) (loadmgmt.Reason, int64) {
+	var best loadmgmt.Reason
+	var most, all int64
+	for r, n := range held {
+		all += n
+		if n > most || (n == most && r.String() < best.String()) {
+			best, most = r, n
+		}
+	}
+	if all == 0 {
+		return loadmgmt.Reason{}, 0
+	}
+	return best, most * 1000 / all
 }
 
 // poisson draws from a Poisson distribution with the given mean (Knuth's

@@ -95,21 +95,24 @@ func TestSweepMonotone(t *testing.T) {
 
 func TestWriters(t *testing.T) {
 	reps := capacity.Reports{
-		{ConnectionMA: [3]int64{100_000, 100_000, 100_000}, Points: 8, Arrivals: 10, EnergyWantedWh: 123_456, EnergyDeliveredWh: 100_000, DemandMetPerMille: 810, Unsatisfied: 2, PeakLoadMA: [3]int64{99_000, 98_000, 97_000}, ScarceSteps: 5, Steps: 10},
+		{ConnectionMA: [3]int64{100_000, 100_000, 100_000}, Points: 8, Arrivals: 10, EnergyWantedWh: 123_456, EnergyDeliveredWh: 100_000, DemandMetPerMille: 810, Unsatisfied: 2, PeakLoadMA: [3]int64{99_000, 98_000, 97_000}, ScarceSteps: 5, Steps: 10,
+			Binding: loadmgmt.Reason{Limit: loadmgmt.LimitFuse, Node: "dist-2", Phase: 3}, BindingPerMille: 640},
+		{ConnectionMA: [3]int64{400_000, 400_000, 400_000}, Points: 8, Steps: 10},
 	}
 	var csvBuf, table, svg bytes.Buffer
 	if err := reps.WriteCSV(&csvBuf); err != nil {
 		t.Fatal(err)
 	}
-	wantCSV := "connection_l1_ma,connection_l2_ma,connection_l3_ma,points,arrivals,turned_away,energy_wanted_wh,energy_delivered_wh,demand_met_permille,unsatisfied,peak_l1_ma,peak_l2_ma,peak_l3_ma,scarce_steps,steps\n" +
-		"100000,100000,100000,8,10,0,123456,100000,810,2,99000,98000,97000,5,10\n"
+	wantCSV := "connection_l1_ma,connection_l2_ma,connection_l3_ma,points,arrivals,turned_away,energy_wanted_wh,energy_delivered_wh,demand_met_permille,unsatisfied,peak_l1_ma,peak_l2_ma,peak_l3_ma,scarce_steps,steps,binding_limit,binding_node,binding_phase,binding_permille\n" +
+		"100000,100000,100000,8,10,0,123456,100000,810,2,99000,98000,97000,5,10,fuse,dist-2,3,640\n" +
+		"400000,400000,400000,8,0,0,0,0,0,0,0,0,0,0,10,,,0,0\n"
 	if diff := cmp.Diff(wantCSV, csvBuf.String()); diff != "" {
 		t.Errorf("CSV (-want +got):\n%s", diff)
 	}
 	if err := reps.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"100/100/100", "123.5", "100.0", "81.0", "99/98/97", "50.0"} {
+	for _, want := range []string{"100/100/100", "123.5", "100.0", "81.0", "99/98/97", "50.0", "fuse at dist-2 L3 (64.0 %)", "none (cars at their max)"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
@@ -119,6 +122,35 @@ func TestWriters(t *testing.T) {
 	}
 	if !strings.HasPrefix(svg.String(), "<svg") || !strings.HasSuffix(svg.String(), "</svg>\n") {
 		t.Errorf("not an SVG document:\n%s", svg.String())
+	}
+}
+
+// TestSweepNamesTheBindingLimit: the sweep changes only the grid
+// connection's fuse. A small one binds; larger ones give identical rows,
+// and the binding limit says why: another limit (on this site, the
+// connection's 20 A unbalance limit) holds the cars back.
+func TestSweepNamesTheBindingLimit(t *testing.T) {
+	site := capacity.GenerateSite(24, 120_000) // distributions rated 48 A
+	reps, err := capacity.Sweep(capacity.Config{Seed: 4, Step: time.Minute, Duration: 12 * time.Hour, Start: time.Date(2026, 1, 5, 6, 0, 0, 0, time.UTC)}, site, []int64{30_000, 250_000, 300_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := reps.WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", buf.String())
+	fuse := loadmgmt.Reason{Limit: loadmgmt.LimitFuse, Node: "grid"}
+	if b := reps[0].Binding; b.Limit != fuse.Limit || b.Node != fuse.Node || b.Phase == 0 {
+		t.Errorf("30 A connection: binding %v, want the connection's fuse and a phase", b)
+	}
+	if reps[1].EnergyDeliveredWh != reps[2].EnergyDeliveredWh {
+		t.Fatalf("250 A and 300 A deliver %d and %d Wh, not the same", reps[1].EnergyDeliveredWh, reps[2].EnergyDeliveredWh)
+	}
+	for _, r := range reps[1:] {
+		if b := r.Binding; b.Limit == loadmgmt.LimitNone || b.Phase == 0 || (b.Limit == fuse.Limit && b.Node == fuse.Node) {
+			t.Errorf("%v connection: binding %v, want a limit other than the connection's fuse, with its phase", r.ConnectionMA, b)
+		}
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strconv"
 	"text/tabwriter"
+
+	"github.com/parkgrid/parkgrid/loadmgmt"
 )
 
 // Reports are the rows of a sweep, one per connection size.
@@ -34,21 +36,30 @@ func ampsList(ma [3]int64) string {
 // WriteTable writes an aligned text table, one row per report.
 func (rs Reports) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "connection A\tpoints\tarrivals\tturned away\twanted kWh\tdelivered kWh\tmet %\tunsatisfied\tpeak A L1/L2/L3\tscarce steps %\t")
+	fmt.Fprintln(tw, "connection A\tpoints\tarrivals\tturned away\twanted kWh\tdelivered kWh\tmet %\tunsatisfied\tpeak A L1/L2/L3\tscarce steps %\tbinding limit (share of cars held)\t")
 	for _, r := range rs {
 		scarce := int64(0)
 		if r.Steps > 0 {
 			scarce = int64(r.ScarceSteps) * 1000 / int64(r.Steps)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t\n",
 			ampsList(r.ConnectionMA), r.Points, r.Arrivals, r.TurnedAway,
 			tenths(r.EnergyWantedWh), tenths(r.EnergyDeliveredWh), tenths(r.DemandMetPerMille*100),
-			r.Unsatisfied, ampsList(r.PeakLoadMA), tenths(scarce*100))
+			r.Unsatisfied, ampsList(r.PeakLoadMA), tenths(scarce*100), bindingText(r))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)
 	}
 	return nil
+}
+
+// bindingText names the binding limit and its share, or says that no
+// limit of the site held a car back.
+func bindingText(r Report) string {
+	if r.Binding.Limit == loadmgmt.LimitNone {
+		return "none (cars at their max)"
+	}
+	return fmt.Sprintf("%v (%s %%)", r.Binding, tenths(r.BindingPerMille*100))
 }
 
 // WriteCSV writes a CSV file with a header row, in integer units.
@@ -58,6 +69,7 @@ func (rs Reports) WriteCSV(w io.Writer) error {
 		"connection_l1_ma", "connection_l2_ma", "connection_l3_ma", "points", "arrivals", "turned_away",
 		"energy_wanted_wh", "energy_delivered_wh", "demand_met_permille", "unsatisfied",
 		"peak_l1_ma", "peak_l2_ma", "peak_l3_ma", "scarce_steps", "steps",
+		"binding_limit", "binding_node", "binding_phase", "binding_permille",
 	}
 	if err := cw.Write(header); err != nil {
 		return fmt.Errorf("write csv: %w", err)
@@ -70,6 +82,7 @@ func (rs Reports) WriteCSV(w io.Writer) error {
 			i64(r.EnergyWantedWh), i64(r.EnergyDeliveredWh), i64(r.DemandMetPerMille), strconv.Itoa(r.Unsatisfied),
 			i64(r.PeakLoadMA[0]), i64(r.PeakLoadMA[1]), i64(r.PeakLoadMA[2]),
 			strconv.Itoa(r.ScarceSteps), strconv.Itoa(r.Steps),
+			string(r.Binding.Limit), r.Binding.Node, strconv.Itoa(r.Binding.Phase), i64(r.BindingPerMille),
 		}
 		if err := cw.Write(row); err != nil {
 			return fmt.Errorf("write csv: %w", err)

@@ -10,7 +10,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -157,17 +156,23 @@ func (s *Store) SaveBatches(ctx context.Context, items []store.Item) ([]store.Ou
 
 func (s *Store) saveTx(ctx context.Context, tx pgx.Tx, plan *store.Plan) (map[store.Key]store.Written, error) {
 	// Lock the progress rows of the gateways, in order.
-	if _, err := tx.Exec(ctx, `INSERT INTO gateway_seq (gateway, contiguous)
-		SELECT g, 0 FROM unnest($1::text[]) AS g ORDER BY g ON CONFLICT DO NOTHING`, plan.Gateways); err != nil {
+	sg, se := make([]string, len(plan.Streams)), make([]string, len(plan.Streams))
+	for i, st := range plan.Streams {
+		sg[i], se[i] = st.Gateway, st.Epoch
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO gateway_seq (gateway, epoch, contiguous)
+		SELECT g, e, 0 FROM unnest($1::text[], $2::text[]) AS u(g, e) ORDER BY g, e ON CONFLICT DO NOTHING`, sg, se); err != nil {
 		return nil, fmt.Errorf("gateway_seq: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM gateway_seq WHERE gateway = ANY($1) ORDER BY gateway FOR UPDATE`, plan.Gateways); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM gateway_seq gs JOIN unnest($1::text[], $2::text[]) AS u(g, e)
+		ON gs.gateway = u.g AND gs.epoch = u.e ORDER BY gs.gateway, gs.epoch FOR UPDATE OF gs`, sg, se); err != nil {
 		return nil, fmt.Errorf("lock gateway_seq: %w", err)
 	}
 
 	n := len(plan.Write)
 	var (
 		gws      = make([]string, n)
+		epochs   = make([]string, n)
 		seqs     = make([]int64, n)
 		sites    = make([]string, n)
 		versions = make([]int32, n)
@@ -180,30 +185,30 @@ func (s *Store) saveTx(ctx context.Context, tx pgx.Tx, plan *store.Plan) (map[st
 	)
 	for j, i := range plan.Write {
 		it := plan.Items[i]
-		gws[j], seqs[j], sites[j] = it.Gateway, int64(it.Seq), it.Batch.Site
+		gws[j], epochs[j], seqs[j], sites[j] = it.Gateway, it.Batch.Epoch, int64(it.Seq), it.Batch.Site
 		versions[j], sent[j] = int32(it.Batch.Version), it.Batch.Sent
 		bodies[j], hashes[j], sigs[j] = it.Body, plan.Hashes[i][:], it.Sig
 		nread[j], nevent[j] = int32(len(it.Batch.Readings)), int32(len(it.Batch.Events))
 	}
 	rows, err := tx.Query(ctx, `INSERT INTO batches
-		(gateway, seq, site, version, sent_at, received_at, body, body_sha256, sig, readings, events)
-		SELECT g, q, st, v, sa, $6, b, h, sg, nr, ne
+		(gateway, epoch, seq, site, version, sent_at, received_at, body, body_sha256, sig, readings, events)
+		SELECT g, e, q, st, v, sa, $6, b, h, sg, nr, ne
 		FROM unnest($1::text[], $2::bigint[], $3::text[], $4::integer[], $5::timestamptz[],
-		            $7::bytea[], $8::bytea[], $9::bytea[], $10::integer[], $11::integer[])
-		     AS u(g, q, st, v, sa, b, h, sg, nr, ne)
-		ON CONFLICT (gateway, seq) DO NOTHING
-		RETURNING gateway, seq`,
-		gws, seqs, sites, versions, sent, s.now(), bodies, hashes, sigs, nread, nevent)
+		            $7::bytea[], $8::bytea[], $9::bytea[], $10::integer[], $11::integer[], $12::text[])
+		     AS u(g, q, st, v, sa, b, h, sg, nr, ne, e)
+		ON CONFLICT (gateway, epoch, seq) DO NOTHING
+		RETURNING gateway, epoch, seq`,
+		gws, seqs, sites, versions, sent, s.now(), bodies, hashes, sigs, nread, nevent, epochs)
 	if err != nil {
 		return nil, fmt.Errorf("insert batches: %w", err)
 	}
 	written := make(map[store.Key]store.Written, n)
 	var (
-		g string
-		q int64
+		g, e string
+		q    int64
 	)
-	_, err = pgx.ForEachRow(rows, []any{&g, &q}, func() error {
-		written[store.Key{Gateway: g, Seq: uint64(q)}] = store.Written{Inserted: true}
+	_, err = pgx.ForEachRow(rows, []any{&g, &e, &q}, func() error {
+		written[store.Key{Gateway: g, Epoch: e, Seq: uint64(q)}] = store.Written{Inserted: true}
 		return nil
 	})
 	if err != nil {
@@ -211,28 +216,28 @@ func (s *Store) saveTx(ctx context.Context, tx pgx.Tx, plan *store.Plan) (map[st
 	}
 
 	// Hashes of keys stored before (redeliveries, replays).
-	var oldG []string
+	var oldG, oldE []string
 	var oldQ []int64
 	for j, i := range plan.Write {
-		k := store.Key{Gateway: gws[j], Seq: uint64(seqs[j])}
+		k := store.Key{Gateway: gws[j], Epoch: epochs[j], Seq: uint64(seqs[j])}
 		if w, ok := written[k]; ok {
 			w.Hash = plan.Hashes[i]
 			written[k] = w
 			continue
 		}
-		oldG, oldQ = append(oldG, gws[j]), append(oldQ, seqs[j])
+		oldG, oldE, oldQ = append(oldG, gws[j]), append(oldE, epochs[j]), append(oldQ, seqs[j])
 	}
 	if len(oldG) > 0 {
-		rows, err := tx.Query(ctx, `SELECT b.gateway, b.seq, b.body_sha256 FROM batches b
-			JOIN unnest($1::text[], $2::bigint[]) AS u(g, q) ON b.gateway = u.g AND b.seq = u.q`, oldG, oldQ)
+		rows, err := tx.Query(ctx, `SELECT b.gateway, b.epoch, b.seq, b.body_sha256 FROM batches b
+			JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS u(g, e, q) ON b.gateway = u.g AND b.epoch = u.e AND b.seq = u.q`, oldG, oldE, oldQ)
 		if err != nil {
 			return nil, fmt.Errorf("read stored hashes: %w", err)
 		}
 		var h []byte
-		_, err = pgx.ForEachRow(rows, []any{&g, &q, &h}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&g, &e, &q, &h}, func() error {
 			var w store.Written
 			copy(w.Hash[:], h)
-			written[store.Key{Gateway: g, Seq: uint64(q)}] = w
+			written[store.Key{Gateway: g, Epoch: e, Seq: uint64(q)}] = w
 			return nil
 		})
 		if err != nil {
@@ -244,8 +249,9 @@ func (s *Store) saveTx(ctx context.Context, tx pgx.Tx, plan *store.Plan) (map[st
 		return nil, err
 	}
 
-	if _, err := tx.Exec(ctx, sqlbuild.AdvanceContiguous+` WHERE gs.gateway = ANY($1)`, plan.Gateways); err != nil {
-		return nil, fmt.Errorf("advance gateway_seq: %w", err)
+	ws := plan.Writes(func(k store.Key) bool { return written[k].Inserted })
+	if err := store.AdvanceTx(ctx, pgtx{tx}, s.now(), ws); err != nil {
+		return nil, err
 	}
 	return written, nil
 }
@@ -256,7 +262,7 @@ func (s *Store) copyContents(ctx context.Context, tx pgx.Tx, plan *store.Plan, w
 	items := make([]*store.Item, 0, len(plan.Write))
 	for _, i := range plan.Write {
 		it := &plan.Items[i]
-		if written[store.Key{Gateway: it.Gateway, Seq: it.Seq}].Inserted {
+		if written[it.Key()].Inserted {
 			items = append(items, it)
 		}
 	}
@@ -298,7 +304,7 @@ func copyItems(ctx context.Context, tx pgx.Tx, items []*store.Item) error {
 				}
 				attrs = b
 			}
-			events = append(events, []any{it.Gateway, seq, int32(x), site, e.Time, e.Kind, e.Device, e.Point,
+			events = append(events, []any{it.Gateway, it.Batch.Epoch, seq, int32(x), site, e.Time, e.Kind, e.Device, e.Point,
 				e.Message, attrs})
 		}
 	}
@@ -312,8 +318,9 @@ func copyItems(ctx context.Context, tx pgx.Tx, items []*store.Item) error {
 			seq, site := int64(it.Seq), it.Batch.Site
 			for x := range it.Batch.Readings {
 				r := &it.Batch.Readings[x]
-				rb.row(11)
+				rb.row(12)
 				rb.text(it.Gateway)
+				rb.text(it.Batch.Epoch)
 				rb.int8(seq)
 				rb.int4(int32(x))
 				rb.text(site)
@@ -325,8 +332,9 @@ func copyItems(ctx context.Context, tx pgx.Tx, items []*store.Item) error {
 				rb.timestamptz(r.Time)
 				rb.text(r.Session)
 				if r.OCMF != "" {
-					sb.row(9)
+					sb.row(10)
 					sb.text(it.Gateway)
+					sb.text(it.Batch.Epoch)
 					sb.int8(seq)
 					sb.int4(int32(x))
 					sb.text(site)
@@ -357,26 +365,40 @@ func copyItems(ctx context.Context, tx pgx.Tx, items []*store.Item) error {
 
 // Columns of the COPYs, in the order the rows are encoded.
 var (
-	readingColumns  = []string{"gateway", "seq", "idx", "site", "device", "point", "quantity", "value", "stale", "t", "session"}
-	snapshotColumns = []string{"gateway", "seq", "idx", "site", "meter", "session", "t", "ocmf", "verified"}
-	eventColumns    = []string{"gateway", "seq", "idx", "site", "t", "kind", "device", "point", "message", "attrs"}
+	readingColumns  = []string{"gateway", "epoch", "seq", "idx", "site", "device", "point", "quantity", "value", "stale", "t", "session"}
+	snapshotColumns = []string{"gateway", "epoch", "seq", "idx", "site", "meter", "session", "t", "ocmf", "verified"}
+	eventColumns    = []string{"gateway", "epoch", "seq", "idx", "site", "t", "kind", "device", "point", "message", "attrs"}
 )
 
 // HighestContiguousSeq implements store.Store.
-func (s *Store) HighestContiguousSeq(ctx context.Context, gateway string) (uint64, error) {
-	var n int64
-	err := s.pool.QueryRow(ctx, `SELECT contiguous FROM gateway_seq WHERE gateway = $1`, gateway).Scan(&n)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
-	}
+func (s *Store) HighestContiguousSeq(ctx context.Context, gateway, epoch string) (uint64, error) {
+	n, err := store.ContiguousTx(ctx, pgtx{s.pool}, gateway, epoch)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: contiguous seq of %q: %w", gateway, err)
+		return 0, fmt.Errorf("postgres: %w", err)
 	}
-	return uint64(n), nil
+	return n, nil
+}
+
+// Progress implements store.Store.
+func (s *Store) Progress(ctx context.Context, f store.ProgressFilter) ([]store.Progress, error) {
+	p, err := store.ProgressTx(ctx, pgtx{s.pool}, f)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	return p, nil
+}
+
+// Gaps implements store.Store.
+func (s *Store) Gaps(ctx context.Context, gateway string, epoch *string) ([]store.Gap, error) {
+	g, err := store.GapsTx(ctx, pgtx{s.pool}, gateway, epoch)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	return g, nil
 }
 
 // Batch implements store.Store.
-func (s *Store) Batch(ctx context.Context, gateway string, seq uint64) (store.StoredBatch, error) {
+func (s *Store) Batch(ctx context.Context, gateway, epoch string, seq uint64) (store.StoredBatch, error) {
 	if seq > math.MaxInt64 {
 		return store.StoredBatch{}, fmt.Errorf("postgres: batch %q seq %d: %w", gateway, seq, store.ErrNotFound)
 	}
@@ -387,9 +409,9 @@ func (s *Store) Batch(ctx context.Context, gateway string, seq uint64) (store.St
 		v    int32
 		r, e int32
 	)
-	err := s.pool.QueryRow(ctx, `SELECT gateway, seq, site, version, sent_at, received_at, body, body_sha256, sig, readings, events
-		FROM batches WHERE gateway = $1 AND seq = $2`, gateway, int64(seq)).
-		Scan(&b.Gateway, &q, &b.Site, &v, &b.Sent, &b.Received, &b.Body, &h, &b.Sig, &r, &e)
+	err := s.pool.QueryRow(ctx, `SELECT gateway, epoch, seq, site, version, sent_at, received_at, body, body_sha256, sig, readings, events
+		FROM batches WHERE gateway = $1 AND epoch = $2 AND seq = $3`, gateway, epoch, int64(seq)).
+		Scan(&b.Gateway, &b.Epoch, &q, &b.Site, &v, &b.Sent, &b.Received, &b.Body, &h, &b.Sig, &r, &e)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.StoredBatch{}, fmt.Errorf("postgres: batch %q seq %d: %w", gateway, seq, store.ErrNotFound)
 	}
@@ -415,7 +437,7 @@ func (s *Store) Readings(ctx context.Context, f store.ReadingFilter) ([]store.St
 		q   int64
 		x   int32
 	)
-	_, err = pgx.ForEachRow(rows, []any{&r.Gateway, &q, &x, &r.Site, &r.Device, &r.Point, &r.Quantity, &r.Value,
+	_, err = pgx.ForEachRow(rows, []any{&r.Gateway, &r.Epoch, &q, &x, &r.Site, &r.Device, &r.Point, &r.Quantity, &r.Value,
 		&r.Stale, &r.Time, &r.Session, &r.OCMF}, func() error {
 		r.Seq, r.Index, r.Time = uint64(q), int(x), store.UTC(r.Time)
 		out = append(out, r)
@@ -450,7 +472,7 @@ func (s *Store) Snapshots(ctx context.Context, f store.SnapshotFilter) ([]store.
 		q   int64
 		x   int32
 	)
-	_, err = pgx.ForEachRow(rows, []any{&sn.Gateway, &q, &x, &sn.Site, &sn.Meter, &sn.Session, &sn.Time, &sn.OCMF, &sn.Verified}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&sn.Gateway, &sn.Epoch, &q, &x, &sn.Site, &sn.Meter, &sn.Session, &sn.Time, &sn.OCMF, &sn.Verified}, func() error {
 		sn.Seq, sn.Index, sn.Time = uint64(q), int(x), store.UTC(sn.Time)
 		out = append(out, sn)
 		return nil
@@ -470,72 +492,6 @@ func (s *Store) Counts(ctx context.Context) (store.Counts, error) {
 		return store.Counts{}, fmt.Errorf("postgres: counts: %w", err)
 	}
 	return c, nil
-}
-
-// EnrollGateway implements store.Store.
-func (s *Store) EnrollGateway(ctx context.Context, g store.Gateway) error {
-	if err := store.CheckGateway(g); err != nil {
-		return fmt.Errorf("postgres: enroll gateway %q: %w", g.ID, err)
-	}
-	_, err := s.pool.Exec(ctx, sqlbuild.EnrollGateway(dialect), g.ID, g.Site, []byte(g.PublicKey), s.now())
-	if err != nil {
-		return fmt.Errorf("postgres: enroll gateway %q: %w", g.ID, err)
-	}
-	return nil
-}
-
-// Gateway implements store.Store.
-func (s *Store) Gateway(ctx context.Context, id string) (store.Gateway, error) {
-	var (
-		g   store.Gateway
-		key []byte
-	)
-	err := s.pool.QueryRow(ctx, `SELECT id, site, public_key, enrolled_at FROM gateways WHERE id = $1`, id).
-		Scan(&g.ID, &g.Site, &key, &g.Enrolled)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Gateway{}, fmt.Errorf("gateway %q: %w", id, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Gateway{}, fmt.Errorf("postgres: gateway %q: %w", id, err)
-	}
-	g.PublicKey, g.Enrolled = ed25519.PublicKey(key), store.UTC(g.Enrolled)
-	return g, nil
-}
-
-// GatewayKey implements store.Store.
-func (s *Store) GatewayKey(ctx context.Context, id string) (ed25519.PublicKey, error) {
-	g, err := s.Gateway(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return g.PublicKey, nil
-}
-
-// SetMeterKey implements store.Store.
-func (s *Store) SetMeterKey(ctx context.Context, k store.MeterKey) error {
-	if err := store.CheckMeterKey(k); err != nil {
-		return fmt.Errorf("postgres: meter key %s/%s: %w", k.Site, k.Device, err)
-	}
-	_, err := s.pool.Exec(ctx, sqlbuild.SetMeterKey(dialect), k.Site, k.Device, k.PublicKey, s.now())
-	if err != nil {
-		return fmt.Errorf("postgres: meter key %s/%s: %w", k.Site, k.Device, err)
-	}
-	return nil
-}
-
-// MeterKey implements store.Store.
-func (s *Store) MeterKey(ctx context.Context, site, device string) (store.MeterKey, error) {
-	var k store.MeterKey
-	err := s.pool.QueryRow(ctx, `SELECT site, device, public_key, updated_at FROM meter_keys WHERE site = $1 AND device = $2`,
-		site, device).Scan(&k.Site, &k.Device, &k.PublicKey, &k.Updated)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.MeterKey{}, fmt.Errorf("meter key %s/%s: %w", site, device, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.MeterKey{}, fmt.Errorf("postgres: meter key %s/%s: %w", site, device, err)
-	}
-	k.Updated = store.UTC(k.Updated)
-	return k, nil
 }
 
 // RecordRejections implements store.Store.

@@ -1,8 +1,8 @@
 // Package sqlbuild writes the SQL that the postgres and sqlite stores share
 // to the letter but for their dialects: the filtered SELECTs of readings,
-// snapshots and rejections (WHERE clause, order, LIMIT), the upserts of
-// gateways and meter keys, the table counts, the advance of the contiguous
-// seq and the row a rejection is written as. A Dialect says how
+// snapshots and rejections (WHERE clause, order, LIMIT), the table counts
+// and the row a rejection is written as. (The advance of the contiguous seq
+// is store.AdvanceTx.) A Dialect says how
 // placeholders and times are spelled; each store keeps its own
 // transactions, scanning and bulk writing.
 package sqlbuild
@@ -94,15 +94,15 @@ func readingWhere(d Dialect, f store.ReadingFilter) *Where {
 	return w
 }
 
-// Readings selects the readings matching f, ordered by gateway, seq and
-// index, with the columns gateway, seq, idx, site, device, point, quantity,
-// value, stale, t, session and the snapshot's OCMF (” without one).
+// Readings selects the readings matching f, ordered by gateway, epoch, seq
+// and index, with the columns gateway, epoch, seq, idx, site, device, point,
+// quantity, value, stale, t, session and the snapshot's OCMF (” without one).
 func Readings(d Dialect, f store.ReadingFilter) (query string, args []any) {
 	w := readingWhere(d, f)
-	return `SELECT r.gateway, r.seq, r.idx, r.site, r.device, r.point, r.quantity, r.value,
+	return `SELECT r.gateway, r.epoch, r.seq, r.idx, r.site, r.device, r.point, r.quantity, r.value,
 		r.stale, r.t, r.session, coalesce(sn.ocmf, '')
-		FROM readings r LEFT JOIN snapshots sn ON sn.gateway = r.gateway AND sn.seq = r.seq AND sn.idx = r.idx` +
-		w.String() + ` ORDER BY r.gateway, r.seq, r.idx` + Limit(f.Limit), w.Args
+		FROM readings r LEFT JOIN snapshots sn ON sn.gateway = r.gateway AND sn.epoch = r.epoch AND sn.seq = r.seq AND sn.idx = r.idx` +
+		w.String() + ` ORDER BY r.gateway, r.epoch, r.seq, r.idx` + Limit(f.Limit), w.Args
 }
 
 // CountReadings counts the readings matching f (f.Limit is ignored).
@@ -111,17 +111,17 @@ func CountReadings(d Dialect, f store.ReadingFilter) (query string, args []any) 
 	return `SELECT count(*) FROM readings r` + w.String(), w.Args
 }
 
-// Snapshots selects the snapshots matching f, ordered by gateway, seq and
-// index, with the columns gateway, seq, idx, site, meter, session, t, ocmf,
-// verified.
+// Snapshots selects the snapshots matching f, ordered by gateway, epoch,
+// seq and index, with the columns gateway, epoch, seq, idx, site, meter,
+// session, t, ocmf, verified.
 func Snapshots(d Dialect, f store.SnapshotFilter) (query string, args []any) {
 	w := NewWhere(d)
 	w.Eq("gateway", f.Gateway)
 	w.Eq("site", f.Site)
 	w.Eq("meter", f.Meter)
 	w.Eq("session", f.Session)
-	return `SELECT gateway, seq, idx, site, meter, session, t, ocmf, verified FROM snapshots` +
-		w.String() + ` ORDER BY gateway, seq, idx` + Limit(f.Limit), w.Args
+	return `SELECT gateway, epoch, seq, idx, site, meter, session, t, ocmf, verified FROM snapshots` +
+		w.String() + ` ORDER BY gateway, epoch, seq, idx` + Limit(f.Limit), w.Args
 }
 
 // Rejections selects the rejections matching f, oldest first, with the
@@ -164,28 +164,3 @@ func RejectionRow(d Dialect, r store.Rejection, now time.Time) []any {
 const Counts = `SELECT
 	(SELECT count(*) FROM batches), (SELECT count(*) FROM readings), (SELECT count(*) FROM snapshots),
 	(SELECT count(*) FROM events), (SELECT count(*) FROM rejections)`
-
-// EnrollGateway inserts or replaces the gateway (id, site, public_key,
-// enrolled_at); enrolled_at moves only when the site or the key changes.
-func EnrollGateway(d Dialect) string {
-	return d.bind(`INSERT INTO gateways (id, site, public_key, enrolled_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET site = excluded.site, public_key = excluded.public_key, enrolled_at = excluded.enrolled_at
-		WHERE gateways.site <> excluded.site OR gateways.public_key <> excluded.public_key`)
-}
-
-// SetMeterKey inserts or replaces the meter key (site, device, public_key,
-// updated_at); updated_at moves only when the key changes.
-func SetMeterKey(d Dialect) string {
-	return d.bind(`INSERT INTO meter_keys (site, device, public_key, updated_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (site, device) DO UPDATE SET public_key = excluded.public_key, updated_at = excluded.updated_at
-		WHERE meter_keys.public_key <> excluded.public_key`)
-}
-
-// AdvanceContiguous moves gateway_seq.contiguous of the rows it is given a
-// WHERE clause for (on alias gs) to the end of the gap-free run of stored
-// seqs that follows it.
-const AdvanceContiguous = `UPDATE gateway_seq AS gs SET contiguous = (
-		SELECT coalesce(max(t.seq), gs.contiguous) FROM (
-			SELECT b.seq, b.seq - row_number() OVER (ORDER BY b.seq) AS d
-			FROM batches b WHERE b.gateway = gs.gateway AND b.seq > gs.contiguous) t
-		WHERE t.d = gs.contiguous)`

@@ -16,7 +16,6 @@ package sqlite
 
 import (
 	"context"
-	"crypto/ed25519"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -187,15 +186,15 @@ func (s *Store) prepare(ctx context.Context, tx *sql.Tx) (*stmts, error) {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&st.batch, `INSERT INTO batches (gateway, seq, site, version, sent_at, received_at, body, body_sha256, sig, readings, events)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gateway, seq) DO NOTHING`},
-		{&st.hash, `SELECT body_sha256 FROM batches WHERE gateway = ? AND seq = ?`},
-		{&st.reading, `INSERT INTO readings (gateway, seq, idx, site, device, point, quantity, value, stale, t, session)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&st.snap, `INSERT INTO snapshots (gateway, seq, idx, site, meter, session, t, ocmf, verified)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&st.event, `INSERT INTO events (gateway, seq, idx, site, t, kind, device, point, message, attrs)
+		{&st.batch, `INSERT INTO batches (gateway, epoch, seq, site, version, sent_at, received_at, body, body_sha256, sig, readings, events)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (gateway, epoch, seq) DO NOTHING`},
+		{&st.hash, `SELECT body_sha256 FROM batches WHERE gateway = ? AND epoch = ? AND seq = ?`},
+		{&st.reading, `INSERT INTO readings (gateway, epoch, seq, idx, site, device, point, quantity, value, stale, t, session)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&st.snap, `INSERT INTO snapshots (gateway, epoch, seq, idx, site, meter, session, t, ocmf, verified)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&st.event, `INSERT INTO events (gateway, epoch, seq, idx, site, t, kind, device, point, message, attrs)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 	} {
 		stmt, err := tx.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -215,9 +214,9 @@ func (s *Store) saveTx(ctx context.Context, tx *sql.Tx, plan *store.Plan) (map[s
 	written := make(map[store.Key]store.Written, len(plan.Write))
 	for _, i := range plan.Write {
 		it := plan.Items[i]
-		k := store.Key{Gateway: it.Gateway, Seq: it.Seq}
-		seq, site := int64(it.Seq), it.Batch.Site
-		res, err := st.batch.ExecContext(ctx, it.Gateway, seq, site, it.Batch.Version, micros(it.Batch.Sent), now,
+		k := it.Key()
+		seq, site, epoch := int64(it.Seq), it.Batch.Site, it.Batch.Epoch
+		res, err := st.batch.ExecContext(ctx, it.Gateway, epoch, seq, site, it.Batch.Version, micros(it.Batch.Sent), now,
 			it.Body, plan.Hashes[i][:], it.Sig, len(it.Batch.Readings), len(it.Batch.Events))
 		if err != nil {
 			return nil, fmt.Errorf("insert batch %q seq %d: %w", it.Gateway, it.Seq, err)
@@ -228,7 +227,7 @@ func (s *Store) saveTx(ctx context.Context, tx *sql.Tx, plan *store.Plan) (map[s
 		}
 		if n == 0 {
 			var h []byte
-			if err := st.hash.QueryRowContext(ctx, it.Gateway, seq).Scan(&h); err != nil {
+			if err := st.hash.QueryRowContext(ctx, it.Gateway, epoch, seq).Scan(&h); err != nil {
 				return nil, fmt.Errorf("stored hash of %q seq %d: %w", it.Gateway, it.Seq, err)
 			}
 			var w store.Written
@@ -238,12 +237,12 @@ func (s *Store) saveTx(ctx context.Context, tx *sql.Tx, plan *store.Plan) (map[s
 		}
 		written[k] = store.Written{Inserted: true, Hash: plan.Hashes[i]}
 		for x, r := range it.Batch.Readings {
-			if _, err := st.reading.ExecContext(ctx, it.Gateway, seq, x, site, r.Device, r.Point, r.Quantity,
+			if _, err := st.reading.ExecContext(ctx, it.Gateway, epoch, seq, x, site, r.Device, r.Point, r.Quantity,
 				r.Value, r.Stale, micros(r.Time), r.Session); err != nil {
 				return nil, fmt.Errorf("insert reading %d of %q seq %d: %w", x, it.Gateway, it.Seq, err)
 			}
 			if r.OCMF != "" {
-				if _, err := st.snap.ExecContext(ctx, it.Gateway, seq, x, site, r.Device, r.Session, micros(r.Time),
+				if _, err := st.snap.ExecContext(ctx, it.Gateway, epoch, seq, x, site, r.Device, r.Session, micros(r.Time),
 					r.OCMF, it.OCMFVerified); err != nil {
 					return nil, fmt.Errorf("insert snapshot %d of %q seq %d: %w", x, it.Gateway, it.Seq, err)
 				}
@@ -258,38 +257,53 @@ func (s *Store) saveTx(ctx context.Context, tx *sql.Tx, plan *store.Plan) (map[s
 				}
 				attrs = string(b)
 			}
-			if _, err := st.event.ExecContext(ctx, it.Gateway, seq, x, site, micros(e.Time), e.Kind, e.Device, e.Point,
+			if _, err := st.event.ExecContext(ctx, it.Gateway, epoch, seq, x, site, micros(e.Time), e.Kind, e.Device, e.Point,
 				e.Message, attrs); err != nil {
 				return nil, fmt.Errorf("insert event %d of %q seq %d: %w", x, it.Gateway, it.Seq, err)
 			}
 		}
 	}
-	for _, g := range plan.Gateways {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO gateway_seq (gateway, contiguous) VALUES (?, 0) ON CONFLICT DO NOTHING`, g); err != nil {
+	for _, g := range plan.Streams {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO gateway_seq (gateway, epoch, contiguous) VALUES (?, ?, 0) ON CONFLICT DO NOTHING`, g.Gateway, g.Epoch); err != nil {
 			return nil, fmt.Errorf("gateway_seq %q: %w", g, err)
 		}
-		if _, err := tx.ExecContext(ctx, sqlbuild.AdvanceContiguous+` WHERE gs.gateway = ?`, g); err != nil {
-			return nil, fmt.Errorf("advance gateway_seq %q: %w", g, err)
-		}
+	}
+	ws := plan.Writes(func(k store.Key) bool { return written[k].Inserted })
+	if err := store.AdvanceTx(ctx, sqltx{tx}, s.now(), ws); err != nil {
+		return nil, err
 	}
 	return written, nil
 }
 
 // HighestContiguousSeq implements store.Store.
-func (s *Store) HighestContiguousSeq(ctx context.Context, gateway string) (uint64, error) {
-	var n int64
-	err := s.r.QueryRowContext(ctx, `SELECT contiguous FROM gateway_seq WHERE gateway = ?`, gateway).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
+func (s *Store) HighestContiguousSeq(ctx context.Context, gateway, epoch string) (uint64, error) {
+	n, err := store.ContiguousTx(ctx, sqltx{s.r}, gateway, epoch)
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: contiguous seq of %q: %w", gateway, err)
+		return 0, fmt.Errorf("sqlite: %w", err)
 	}
-	return uint64(n), nil
+	return n, nil
+}
+
+// Progress implements store.Store.
+func (s *Store) Progress(ctx context.Context, f store.ProgressFilter) ([]store.Progress, error) {
+	p, err := store.ProgressTx(ctx, sqltx{s.r}, f)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	return p, nil
+}
+
+// Gaps implements store.Store.
+func (s *Store) Gaps(ctx context.Context, gateway string, epoch *string) ([]store.Gap, error) {
+	g, err := store.GapsTx(ctx, sqltx{s.r}, gateway, epoch)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	return g, nil
 }
 
 // Batch implements store.Store.
-func (s *Store) Batch(ctx context.Context, gateway string, seq uint64) (store.StoredBatch, error) {
+func (s *Store) Batch(ctx context.Context, gateway, epoch string, seq uint64) (store.StoredBatch, error) {
 	if seq > math.MaxInt64 {
 		return store.StoredBatch{}, fmt.Errorf("sqlite: batch %q seq %d: %w", gateway, seq, store.ErrNotFound)
 	}
@@ -298,9 +312,9 @@ func (s *Store) Batch(ctx context.Context, gateway string, seq uint64) (store.St
 		q, sent, rcv int64
 		h            []byte
 	)
-	err := s.r.QueryRowContext(ctx, `SELECT gateway, seq, site, version, sent_at, received_at, body, body_sha256, sig, readings, events
-		FROM batches WHERE gateway = ? AND seq = ?`, gateway, int64(seq)).
-		Scan(&b.Gateway, &q, &b.Site, &b.Version, &sent, &rcv, &b.Body, &h, &b.Sig, &b.Readings, &b.Events)
+	err := s.r.QueryRowContext(ctx, `SELECT gateway, epoch, seq, site, version, sent_at, received_at, body, body_sha256, sig, readings, events
+		FROM batches WHERE gateway = ? AND epoch = ? AND seq = ?`, gateway, epoch, int64(seq)).
+		Scan(&b.Gateway, &b.Epoch, &q, &b.Site, &b.Version, &sent, &rcv, &b.Body, &h, &b.Sig, &b.Readings, &b.Events)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.StoredBatch{}, fmt.Errorf("sqlite: batch %q seq %d: %w", gateway, seq, store.ErrNotFound)
 	}
@@ -326,7 +340,7 @@ func (s *Store) Readings(ctx context.Context, f store.ReadingFilter) ([]store.St
 			r    store.StoredReading
 			q, t int64
 		)
-		if err := rows.Scan(&r.Gateway, &q, &r.Index, &r.Site, &r.Device, &r.Point, &r.Quantity, &r.Value,
+		if err := rows.Scan(&r.Gateway, &r.Epoch, &q, &r.Index, &r.Site, &r.Device, &r.Point, &r.Quantity, &r.Value,
 			&r.Stale, &t, &r.Session, &r.OCMF); err != nil {
 			return nil, fmt.Errorf("sqlite: readings: %w", err)
 		}
@@ -363,7 +377,7 @@ func (s *Store) Snapshots(ctx context.Context, f store.SnapshotFilter) ([]store.
 			sn   store.Snapshot
 			q, t int64
 		)
-		if err := rows.Scan(&sn.Gateway, &q, &sn.Index, &sn.Site, &sn.Meter, &sn.Session, &t, &sn.OCMF, &sn.Verified); err != nil {
+		if err := rows.Scan(&sn.Gateway, &sn.Epoch, &q, &sn.Index, &sn.Site, &sn.Meter, &sn.Session, &t, &sn.OCMF, &sn.Verified); err != nil {
 			return nil, fmt.Errorf("sqlite: snapshots: %w", err)
 		}
 		sn.Seq, sn.Time = uint64(q), fromMicros(t)
@@ -384,76 +398,6 @@ func (s *Store) Counts(ctx context.Context) (store.Counts, error) {
 		return store.Counts{}, fmt.Errorf("sqlite: counts: %w", err)
 	}
 	return c, nil
-}
-
-// EnrollGateway implements store.Store.
-func (s *Store) EnrollGateway(ctx context.Context, g store.Gateway) error {
-	if err := store.CheckGateway(g); err != nil {
-		return fmt.Errorf("sqlite: enroll gateway %q: %w", g.ID, err)
-	}
-	_, err := s.w.ExecContext(ctx, sqlbuild.EnrollGateway(dialect), g.ID, g.Site, []byte(g.PublicKey), micros(s.now()))
-	if err != nil {
-		return fmt.Errorf("sqlite: enroll gateway %q: %w", g.ID, err)
-	}
-	return nil
-}
-
-// Gateway implements store.Store.
-func (s *Store) Gateway(ctx context.Context, id string) (store.Gateway, error) {
-	var (
-		g   store.Gateway
-		key []byte
-		t   int64
-	)
-	err := s.r.QueryRowContext(ctx, `SELECT id, site, public_key, enrolled_at FROM gateways WHERE id = ?`, id).
-		Scan(&g.ID, &g.Site, &key, &t)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Gateway{}, fmt.Errorf("gateway %q: %w", id, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Gateway{}, fmt.Errorf("sqlite: gateway %q: %w", id, err)
-	}
-	g.PublicKey, g.Enrolled = ed25519.PublicKey(key), fromMicros(t)
-	return g, nil
-}
-
-// GatewayKey implements store.Store.
-func (s *Store) GatewayKey(ctx context.Context, id string) (ed25519.PublicKey, error) {
-	g, err := s.Gateway(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return g.PublicKey, nil
-}
-
-// SetMeterKey implements store.Store.
-func (s *Store) SetMeterKey(ctx context.Context, k store.MeterKey) error {
-	if err := store.CheckMeterKey(k); err != nil {
-		return fmt.Errorf("sqlite: meter key %s/%s: %w", k.Site, k.Device, err)
-	}
-	_, err := s.w.ExecContext(ctx, sqlbuild.SetMeterKey(dialect), k.Site, k.Device, k.PublicKey, micros(s.now()))
-	if err != nil {
-		return fmt.Errorf("sqlite: meter key %s/%s: %w", k.Site, k.Device, err)
-	}
-	return nil
-}
-
-// MeterKey implements store.Store.
-func (s *Store) MeterKey(ctx context.Context, site, device string) (store.MeterKey, error) {
-	var (
-		k store.MeterKey
-		t int64
-	)
-	err := s.r.QueryRowContext(ctx, `SELECT site, device, public_key, updated_at FROM meter_keys WHERE site = ? AND device = ?`,
-		site, device).Scan(&k.Site, &k.Device, &k.PublicKey, &t)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.MeterKey{}, fmt.Errorf("meter key %s/%s: %w", site, device, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.MeterKey{}, fmt.Errorf("sqlite: meter key %s/%s: %w", site, device, err)
-	}
-	k.Updated = fromMicros(t)
-	return k, nil
 }
 
 // RecordRejections implements store.Store.

@@ -39,7 +39,7 @@ func TestReopen(t *testing.T) {
 		t.Fatalf("reopen: %v", err)
 	}
 	defer s.Close()
-	if n, err := s.HighestContiguousSeq(t.Context(), "gw-1"); err != nil || n != 1 {
+	if n, err := s.HighestContiguousSeq(t.Context(), "gw-1", ""); err != nil || n != 1 {
 		t.Errorf("after reopen: contiguous = %d, %v; want 1", n, err)
 	}
 }

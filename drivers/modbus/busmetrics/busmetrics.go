@@ -9,6 +9,8 @@
 //	parkgrid_modbus_errors_total             requests that failed
 //	parkgrid_modbus_timeouts_total           requests without a reply in time
 //	parkgrid_modbus_exceptions_total         Modbus exception replies
+//	parkgrid_modbus_preempted_total          requests interrupted for a priority unit
+//	parkgrid_modbus_quarantined_total        requests refused: their unit kept timing out
 //	parkgrid_modbus_reconnects_total         dials after a lost connection
 //	parkgrid_modbus_dial_errors_total        failed dials
 //	parkgrid_modbus_request_duration_seconds latency of replied requests (histogram)
@@ -29,7 +31,7 @@ type Source interface {
 type collector struct {
 	buses                                                   []Source
 	requests, errors, timeouts, exceptions, reconn, dialErr *prometheus.Desc
-	latency                                                 *prometheus.Desc
+	preempted, quarantined, latency                         *prometheus.Desc
 }
 
 // NewCollector returns a collector reading the buses' Stats at each scrape.
@@ -38,19 +40,21 @@ func NewCollector(buses ...Source) prometheus.Collector {
 		return prometheus.NewDesc("parkgrid_modbus_"+name, help, []string{"bus"}, nil)
 	}
 	return &collector{
-		buses:      buses,
-		requests:   d("requests_total", "Modbus requests executed."),
-		errors:     d("errors_total", "Modbus requests that failed."),
-		timeouts:   d("timeouts_total", "Modbus requests without a reply in time."),
-		exceptions: d("exceptions_total", "Modbus exception replies."),
-		reconn:     d("reconnects_total", "Successful dials after a lost connection."),
-		dialErr:    d("dial_errors_total", "Failed dials."),
-		latency:    d("request_duration_seconds", "Latency of Modbus requests that got a reply."),
+		buses:       buses,
+		requests:    d("requests_total", "Modbus requests executed."),
+		errors:      d("errors_total", "Modbus requests that failed."),
+		timeouts:    d("timeouts_total", "Modbus requests without a reply in time."),
+		exceptions:  d("exceptions_total", "Modbus exception replies."),
+		reconn:      d("reconnects_total", "Successful dials after a lost connection."),
+		dialErr:     d("dial_errors_total", "Failed dials."),
+		preempted:   d("preempted_total", "Modbus requests interrupted so that a priority unit's request could go first."),
+		quarantined: d("quarantined_total", "Modbus requests refused at once: their unit timed out again and again."),
+		latency:     d("request_duration_seconds", "Latency of Modbus requests that got a reply."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.requests, c.errors, c.timeouts, c.exceptions, c.reconn, c.dialErr, c.latency} {
+	for _, d := range []*prometheus.Desc{c.requests, c.errors, c.timeouts, c.exceptions, c.reconn, c.dialErr, c.preempted, c.quarantined, c.latency} {
 		ch <- d
 	}
 }
@@ -64,6 +68,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}{
 			{c.requests, s.Requests}, {c.errors, s.Errors}, {c.timeouts, s.Timeouts},
 			{c.exceptions, s.Exceptions}, {c.reconn, s.Reconnects}, {c.dialErr, s.DialErrors},
+			{c.preempted, s.Preempted}, {c.quarantined, s.Quarantined},
 		} {
 			ch <- prometheus.MustNewConstMetric(m.d, prometheus.CounterValue, float64(m.v), name)
 		}

@@ -57,6 +57,8 @@ func TestCollector(t *testing.T) {
 		"parkgrid_modbus_errors_total":             "3",
 		"parkgrid_modbus_timeouts_total":           "2",
 		"parkgrid_modbus_exceptions_total":         "1",
+		"parkgrid_modbus_preempted_total":          "0",
+		"parkgrid_modbus_quarantined_total":        "0",
 		"parkgrid_modbus_reconnects_total":         "1",
 		"parkgrid_modbus_dial_errors_total":        "4",
 		"parkgrid_modbus_request_duration_seconds": "count=8 sum=0.04 buckets=[0.001:5 0.01:7]",

@@ -136,6 +136,8 @@ type Charger struct {
 	status   drivers.ChargerStatus
 	statErr  error
 	writeErr error
+	kindErr  map[string]error         // per Write.What
+	kindGate map[string]chan struct{} // per Write.What: writes wait for it to close
 	writes   []Write
 	currentA int
 	enabled  bool
@@ -168,6 +170,32 @@ func (c *Charger) SetWriteErr(err error) {
 	c.writeErr = err
 }
 
+// SetWriteErrFor makes writes of one kind ("current", "enable",
+// "failsafe") fail with err (nil: succeed), e.g. a controller that refuses
+// 0 A but takes its enable.
+func (c *Charger) SetWriteErrFor(what string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kindErr == nil {
+		c.kindErr = map[string]error{}
+	}
+	c.kindErr[what] = err
+}
+
+// HoldKind makes writes of one kind block until the returned function is
+// called (or their context ends).
+func (c *Charger) HoldKind(what string) (release func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kindGate == nil {
+		c.kindGate = map[string]chan struct{}{}
+	}
+	g := make(chan struct{})
+	c.kindGate[what] = g
+	var once sync.Once
+	return func() { once.Do(func() { close(g) }) }
+}
+
 // Hold makes writes block until the returned function is called.
 func (c *Charger) Hold() (release func()) {
 	c.mu.Lock()
@@ -178,33 +206,39 @@ func (c *Charger) Hold() (release func()) {
 	return func() { once.Do(func() { close(g) }) }
 }
 
-// Status returns the status set, with OfferedA following the last current.
+// Status returns the status set, with the read-back (Enabled,
+// MaxCurrentA, OfferedA) following what was written.
 func (c *Charger) Status(context.Context) (drivers.ChargerStatus, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.status
-	if c.enabled {
-		s.OfferedA = c.currentA
-	}
+	s.Enabled, s.MaxCurrentA = c.enabled, c.currentA
+	s.OfferedA = drivers.OfferedA(c.enabled, c.currentA)
 	return s, c.statErr
 }
 
 func (c *Charger) write(ctx context.Context, w Write, apply func()) error {
 	c.mu.Lock()
-	gate, enter := c.gate, c.OnEnter
+	gate, kgate, enter := c.gate, c.kindGate[w.What], c.OnEnter
 	c.mu.Unlock()
 	if enter != nil {
 		enter()
 	}
-	if gate != nil {
+	for _, g := range []chan struct{}{gate, kgate} {
+		if g == nil {
+			continue
+		}
 		select {
-		case <-gate:
+		case <-g:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 	c.mu.Lock()
 	err := c.writeErr
+	if e := c.kindErr[w.What]; e != nil {
+		err = e
+	}
 	if err == nil {
 		c.writes = append(c.writes, w)
 		apply()
@@ -243,11 +277,28 @@ func (c *Charger) Current() (a int, enabled bool) {
 	return c.currentA, c.enabled
 }
 
-// Failsafe returns the fallback and watchdog last written.
-func (c *Charger) Failsafe() (fallbackA int, watchdog time.Duration) {
+// Failsafe reads back the fallback and watchdog it holds (the driver
+// capability drivers.Failsafe).
+func (c *Charger) Failsafe(context.Context) (fallbackA int, watchdog time.Duration, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fallback, c.watchdog, c.statErr
+}
+
+// FailsafeSet returns the fallback and watchdog it holds, for a test's
+// checks.
+func (c *Charger) FailsafeSet() (fallbackA int, watchdog time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.fallback, c.watchdog
+}
+
+// Reboot puts the charger back to power-on defaults: enabled at powerOnA,
+// no fallback, no watchdog.
+func (c *Charger) Reboot(powerOnA int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.currentA, c.enabled, c.fallback, c.watchdog = powerOnA, true, 0, 0
 }
 
 // Writes returns every write so far.
