@@ -68,6 +68,14 @@ func TestOutboxMatchesModel(t *testing.T) {
 					}
 					return p, nil
 				})
+				if int64(len(p)) > opts.SegmentBytes {
+					// A record is never larger than a segment (Open caps
+					// MaxRecordBytes at SegmentBytes).
+					if !errors.Is(err, ErrTooLarge) {
+						rt.Fatalf("Append of %d bytes with %d-byte segments: %v, want ErrTooLarge", len(p), opts.SegmentBytes, err)
+					}
+					return
+				}
 				if pendingBytes()+int64(headerSize+len(p)) > opts.MaxBytes {
 					if !errors.Is(err, ErrFull) {
 						rt.Fatalf("Append past the cap: %v, want ErrFull", err)

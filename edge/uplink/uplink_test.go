@@ -174,8 +174,12 @@ func TestMalformedAcksAreIgnored(t *testing.T) {
 	}
 	c.ackNow() // a good ack still works
 	waitAcked(t, f.box, 5, 5*time.Second)
-	if f.up.Status().LastAck.IsZero() {
-		t.Error("Status.LastAck not set by a good ack")
+	// LastAck is stored just after the outbox's Ack returns: wait for it.
+	for f.up.Status().LastAck.IsZero() {
+		if time.Now().After(deadline.Add(5 * time.Second)) {
+			t.Fatal("Status.LastAck not set by a good ack")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
