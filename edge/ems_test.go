@@ -225,7 +225,7 @@ func TestEdgeRESTAlarmReset(t *testing.T) {
 	if err := s.InjectFault(sim.Fault{Device: "di", Kind: sim.FaultFireLoopOpen}); err != nil {
 		t.Fatal(err)
 	}
-	r.untilSafety(safety.EventCutDone, 5*time.Second)
+	r.untilSafety(safety.EventCutDone, 15*time.Second) // a liveness deadline; the speed is a benchmark
 	l := alarms()
 	if len(l.Alarms) == 0 || l.Alarms[0].ID != "fire" || !l.Alarms[0].Latched || !l.Alarms[0].Active || l.Alarms[0].Kind != string(safety.CauseFireLoop) {
 		t.Fatalf("alarms with the loop open: %+v", l)
