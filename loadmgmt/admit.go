@@ -38,21 +38,21 @@ func (s selection) beats(o selection) bool {
 
 // target admits the cars that run and computes their target.
 func (e *engine) target() *filler {
+	fl := newFiller(e.tr, e.cars, e.sub)
 	if !e.tr.complex() {
 		// The common case, every eligible car fits: one pass of the closed
 		// forms tells.
 		for ci := range e.cars {
 			e.cars[ci].running = e.cars[ci].eligible
 		}
-		fl := newFiller(e.tr, e.cars, e.sub)
 		fl.start()
 		if fl.fitsAtStart() {
 			fl.run()
 			return fl
 		}
+		fl.reset()
 	}
 	e.admit()
-	fl := newFiller(e.tr, e.cars, e.sub)
 	fl.start()
 	fl.run()
 	return fl

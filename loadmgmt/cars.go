@@ -67,8 +67,13 @@ func newEngine(now time.Time, site Site, topo *topology, tr *tree, lim []NodeLim
 	demandOf := make([]int32, len(site.Points)) // demand index + 1 of each point
 	protectedAt := make([]bool, len(site.Points))
 	keys := make([]rankKey, 0, len(demands))
+	next := 0 // demands usually come in the site's order of points
 	for i, d := range demands {
-		pi, ok := topo.pointIndex[d.Point]
+		pi, ok := next, next < len(site.Points) && site.Points[next].ID == d.Point
+		if !ok {
+			pi, ok = topo.pointIndex[d.Point]
+		}
+		next = pi + 1
 		if !ok || demandOf[pi] != 0 {
 			e.invalid = append(e.invalid, invalidDemand{i, Reason{Limit: LimitInvalid}})
 			continue
@@ -163,8 +168,8 @@ const (
 // times faster than comparing pairs.
 func rankOrder(keys []rankKey) []int32 {
 	order := make([]int32, len(keys))
-	if packed, ok := packKeys(keys); ok {
-		slices.Sort(packed)
+	if packed, width, ok := packKeys(keys); ok {
+		radixSort(packed, width)
 		for i, k := range packed {
 			order[i] = int32(k & (1<<pointBits - 1))
 		}
@@ -186,9 +191,10 @@ func rankOrder(keys []rankKey) []int32 {
 // index in its low pointBits bits, if the spread of the keys allows: the
 // tier (hi's top bits), then the time charged above the least, then lo
 // above the least (whose low bits are the point index).
-func packKeys(keys []rankKey) ([]uint64, bool) {
+// It also returns how many low bits the words use.
+func packKeys(keys []rankKey) ([]uint64, int, bool) {
 	if len(keys) == 0 {
-		return nil, true
+		return nil, 0, true
 	}
 	const chargedMask = 1<<tierShift - 1
 	var tierMax uint64
@@ -202,12 +208,39 @@ func packKeys(keys []rankKey) ([]uint64, bool) {
 	loMin &^= 1<<pointBits - 1 // keep the point index whole
 	loBits := max(bits.Len64(loMax-loMin), pointBits)
 	cBits := bits.Len64(cMax - cMin)
-	if bits.Len64(tierMax)+cBits+loBits > 64 {
-		return nil, false
+	width := bits.Len64(tierMax) + cBits + loBits
+	if width > 64 {
+		return nil, 0, false
 	}
 	packed := make([]uint64, len(keys))
 	for i, k := range keys {
 		packed[i] = (k.hi>>tierShift)<<(cBits+loBits) | (k.hi&chargedMask-cMin)<<loBits | (k.lo - loMin)
 	}
-	return packed, true
+	return packed, width, true
+}
+
+// radixSort sorts words whose bits above width are zero: least
+// significant byte first, a counting pass per byte.
+func radixSort(a []uint64, width int) {
+	if len(a) < 64 {
+		slices.Sort(a)
+		return
+	}
+	src, dst := a, make([]uint64, len(a))
+	for shift := 0; shift < width; shift += 8 {
+		var start [257]int
+		for _, v := range src {
+			start[(v>>shift)&0xff+1]++
+		}
+		for d := 1; d < len(start); d++ {
+			start[d] += start[d-1]
+		}
+		for _, v := range src {
+			d := (v >> shift) & 0xff
+			dst[start[d]] = v
+			start[d]++
+		}
+		src, dst = dst, src
+	}
+	copy(a, src)
 }

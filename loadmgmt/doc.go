@@ -95,8 +95,10 @@
 //     car that can take one, until none can.
 //  6. Reasons: what stops each car from taking one more ampere.
 //
-// 1,000 points take well under 1 ms of CPU time on the 2-core reference
-// gateway; see docs/benchmarks-loadmgmt.md.
+// 1,000 points take 0.55–0.9 ms on the 2-core reference gateway (feasible
+// or scarce, with an unbalance limit at the grid connection); unbalance
+// limits on more than one level of the tree cost tens of milliseconds.
+// See docs/benchmarks-loadmgmt.md.
 //
 // # Guarantees
 //

@@ -214,7 +214,7 @@ type dirKey struct {
 // its inputs at t and at t+1 mA (eval has last run at t+1). It reports
 // whether the skeleton binds there.
 func (sk *skeleton) markBlocked(t int64, atT, atT1 *skelParams, mark *marks) bool {
-	if _, _, ok := sk.solve(flatten(atT1, float64(t+1)/mAPerA), 0, 0); ok {
+	if _, _, ok := sk.solve(widen(flatten(atT1, float64(t+1)/mAPerA)), 0, 0); ok {
 		return false
 	}
 	// The crossing level τ in [t, t+1] mA, with the inputs moving linearly
@@ -224,7 +224,7 @@ func (sk *skeleton) markBlocked(t int64, atT, atT1 *skelParams, mark *marks) boo
 	if x, _, ok := sk.solve(between, float64(t)/mAPerA, float64(t+1)/mAPerA); ok {
 		tau = x
 	}
-	base := flatten(between, tau)
+	base := widen(flatten(between, tau))
 	groups := map[dirKey][]int{}
 	cuts := map[[2]int][]bool{}
 	for ci := range sk.fl.cars {
@@ -281,6 +281,21 @@ func flatten(par *skelParams, x float64) *skelParams {
 		out.s[k] = affine{base: par.s[k].base + par.s[k].coef*x}
 	}
 	return out
+}
+
+// widen raises an upper bound of z that fell below its lower bound to it.
+// A collapsed subtree whose least load exceeds what it can carry is a
+// broken closed-form condition, which fixBlocked handles by itself; the
+// skeleton's own rows are judged without it.
+func widen(par *skelParams) *skelParams {
+	for k := range par.lo {
+		for p := range 3 {
+			if hi := &par.hi[k][p]; hi.base < par.lo[k][p].base {
+				hi.base = par.lo[k][p].base
+			}
+		}
+	}
+	return par
 }
 
 // interpolate is the inputs as linear functions of the level (A) through

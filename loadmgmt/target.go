@@ -61,6 +61,15 @@ func newFiller(tr *tree, cars []car, sub [][]int32) *filler {
 	return fl
 }
 
+// reset takes every car out, as newFiller left it (before start).
+func (fl *filler) reset() {
+	clear(fl.agg)
+	clear(fl.status)
+	for a := range fl.dirty {
+		fl.dirty[a] = true
+	}
+}
+
 // contribute adds (sign +1) or removes (−1) car ci's part to the
 // aggregates, given its status.
 func (fl *filler) contribute(ci int, sign int64) {
