@@ -4,14 +4,11 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/parkgrid/parkgrid/central/tariff"
+	"github.com/parkgrid/parkgrid/internal/sqlmigrate"
 )
 
 // Errors callers branch on with errors.Is.
@@ -117,45 +114,16 @@ func (r Receipt) Validate() error {
 var migrationFiles embed.FS
 
 // Migration is one versioned schema change of the invoice tables.
-type Migration struct {
-	Version int
-	Name    string
-	SQL     string
-}
+type Migration = sqlmigrate.Migration
 
 // Migrations returns the invoice migrations of dialect ("postgres",
 // "sqlite") in version order; versions start at 1 without gaps.
 func Migrations(dialect string) ([]Migration, error) {
-	dir := path.Join("migrations", dialect)
-	entries, err := fs.ReadDir(migrationFiles, dir)
-	if err != nil {
-		return nil, fmt.Errorf("invoice migrations for %q: %w", dialect, err)
-	}
-	var ms []Migration
-	for _, e := range entries {
-		stem, ok := strings.CutSuffix(e.Name(), ".sql")
-		if !ok {
-			continue
-		}
-		num, label, ok := strings.Cut(stem, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v < 1 {
-			return nil, fmt.Errorf("invoice migration %s/%s: name must be <version>_<name>.sql", dir, e.Name())
-		}
-		body, err := fs.ReadFile(migrationFiles, path.Join(dir, e.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("invoice migration %s/%s: %w", dir, e.Name(), err)
-		}
-		ms = append(ms, Migration{Version: v, Name: label, SQL: string(body)})
-	}
-	slices.SortFunc(ms, func(a, b Migration) int { return a.Version - b.Version })
-	for i, m := range ms {
-		if m.Version != i+1 {
-			return nil, fmt.Errorf("invoice migrations %s: version %d where %d was expected", dir, m.Version, i+1)
-		}
-	}
-	if len(ms) == 0 {
-		return nil, fmt.Errorf("invoice migrations %s: none", dir)
-	}
-	return ms, nil
+	return sqlmigrate.Load(migrationFiles, path.Join("migrations", dialect), "invoice")
+}
+
+// MigrationSet names the invoice tables' migration set: its bookkeeping
+// table and its PostgreSQL advisory lock ("invoices" in ASCII).
+func MigrationSet() sqlmigrate.Set {
+	return sqlmigrate.Set{What: "invoice", Table: "invoice_schema_migrations", LockID: 0x696e766f69636573}
 }

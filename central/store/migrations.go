@@ -2,12 +2,9 @@ package store
 
 import (
 	"embed"
-	"fmt"
-	"io/fs"
 	"path"
-	"slices"
-	"strconv"
-	"strings"
+
+	"github.com/parkgrid/parkgrid/internal/sqlmigrate"
 )
 
 //go:embed migrations/postgres/*.sql migrations/sqlite/*.sql
@@ -16,11 +13,7 @@ var migrationFiles embed.FS
 // Migration is one versioned schema change, a file
 // migrations/<dialect>/<version>_<name>.sql applied once, in version order,
 // inside one transaction together with its schema_migrations row.
-type Migration struct {
-	Version int
-	Name    string
-	SQL     string
-}
+type Migration = sqlmigrate.Migration
 
 // Dialects with migrations.
 const (
@@ -31,37 +24,11 @@ const (
 // Migrations returns the migrations of a dialect in version order. Versions
 // must be unique and start at 1 without gaps, so a missing file is noticed.
 func Migrations(dialect string) ([]Migration, error) {
-	dir := path.Join("migrations", dialect)
-	entries, err := fs.ReadDir(migrationFiles, dir)
-	if err != nil {
-		return nil, fmt.Errorf("migrations for %q: %w", dialect, err)
-	}
-	var ms []Migration
-	for _, e := range entries {
-		name := e.Name()
-		stem, ok := strings.CutSuffix(name, ".sql")
-		if !ok {
-			continue
-		}
-		num, label, ok := strings.Cut(stem, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v < 1 {
-			return nil, fmt.Errorf("migration %s/%s: name must be <version>_<name>.sql", dir, name)
-		}
-		body, err := fs.ReadFile(migrationFiles, path.Join(dir, name))
-		if err != nil {
-			return nil, fmt.Errorf("migration %s/%s: %w", dir, name, err)
-		}
-		ms = append(ms, Migration{Version: v, Name: label, SQL: string(body)})
-	}
-	slices.SortFunc(ms, func(a, b Migration) int { return a.Version - b.Version })
-	for i, m := range ms {
-		if m.Version != i+1 {
-			return nil, fmt.Errorf("migrations %s: version %d where %d was expected", dir, m.Version, i+1)
-		}
-	}
-	if len(ms) == 0 {
-		return nil, fmt.Errorf("migrations %s: none", dir)
-	}
-	return ms, nil
+	return sqlmigrate.Load(migrationFiles, path.Join("migrations", dialect), "store")
+}
+
+// MigrationSet names the ingest store's migration set: its bookkeeping
+// table and its PostgreSQL advisory lock ("parkgrid" in ASCII).
+func MigrationSet() sqlmigrate.Set {
+	return sqlmigrate.Set{What: "store", Table: "schema_migrations", LockID: 0x7061726b67726964}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/parkgrid/parkgrid/central/invoice"
+	"github.com/parkgrid/parkgrid/internal/sqlmigrate"
 )
 
 // Tx is what Issue needs of a transaction; pgx.Tx has it.
@@ -24,10 +25,6 @@ type Beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
-// migrationLockID serialises invoice migrations of replicas starting at
-// once ("invoices" in ASCII); central/store uses another id.
-const migrationLockID = 0x696e766f69636573
-
 // Migrate applies pending invoice migrations, recording them in
 // invoice_schema_migrations with applied time now.
 func Migrate(ctx context.Context, db Beginner, now time.Time) error {
@@ -36,30 +33,7 @@ func Migrate(ctx context.Context, db Beginner, now time.Time) error {
 		return err
 	}
 	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLockID)); err != nil {
-			return fmt.Errorf("invoice migrate: lock: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS invoice_schema_migrations (
-			version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`); err != nil {
-			return fmt.Errorf("invoice migrate: invoice_schema_migrations: %w", err)
-		}
-		var have int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM invoice_schema_migrations`).Scan(&have); err != nil {
-			return fmt.Errorf("invoice migrate: read version: %w", err)
-		}
-		if have > len(ms) {
-			return fmt.Errorf("invoice migrate: database is at invoice schema version %d, this build knows up to %d", have, len(ms))
-		}
-		for _, m := range ms[have:] {
-			if _, err := tx.Exec(ctx, m.SQL); err != nil {
-				return fmt.Errorf("invoice migration %04d_%s: %w", m.Version, m.Name, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO invoice_schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.Version, m.Name, now); err != nil {
-				return fmt.Errorf("invoice migration %04d_%s: record: %w", m.Version, m.Name, err)
-			}
-		}
-		return nil
+		return sqlmigrate.Postgres(ctx, tx, invoice.MigrationSet(), ms, now, nil)
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/parkgrid/parkgrid/central/invoice"
+	"github.com/parkgrid/parkgrid/internal/sqlmigrate"
 )
 
 // Tx is what Issue needs of a transaction; *sql.Tx has it.
@@ -30,25 +31,8 @@ func Migrate(ctx context.Context, db *sql.DB, now time.Time) error {
 		return fmt.Errorf("invoice migrate: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after commit
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS invoice_schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
-		return fmt.Errorf("invoice migrate: invoice_schema_migrations: %w", err)
-	}
-	var have int
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM invoice_schema_migrations`).Scan(&have); err != nil {
-		return fmt.Errorf("invoice migrate: read version: %w", err)
-	}
-	if have > len(ms) {
-		return fmt.Errorf("invoice migrate: database is at invoice schema version %d, this build knows up to %d", have, len(ms))
-	}
-	for _, m := range ms[have:] {
-		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-			return fmt.Errorf("invoice migration %04d_%s: %w", m.Version, m.Name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO invoice_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.Version, m.Name, micros(now)); err != nil {
-			return fmt.Errorf("invoice migration %04d_%s: record: %w", m.Version, m.Name, err)
-		}
+	if err := sqlmigrate.SQLite(ctx, tx, invoice.MigrationSet(), ms, now, nil); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("invoice migrate: commit: %w", err)

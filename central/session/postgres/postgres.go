@@ -14,11 +14,8 @@ import (
 	"github.com/parkgrid/parkgrid/central/invoice"
 	invoicepg "github.com/parkgrid/parkgrid/central/invoice/postgres"
 	"github.com/parkgrid/parkgrid/central/session"
+	"github.com/parkgrid/parkgrid/internal/sqlmigrate"
 )
-
-// migrationLockID serialises session migrations of replicas starting at
-// once ("sessions" in ASCII); invoices and central/store use other ids.
-const migrationLockID = 0x73657373696f6e73
 
 // Migrate applies the invoice migrations and then the pending session
 // migrations, recording them in session_schema_migrations with applied
@@ -32,30 +29,7 @@ func Migrate(ctx context.Context, db *pgxpool.Pool, now time.Time) error {
 		return err
 	}
 	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLockID)); err != nil {
-			return fmt.Errorf("session migrate: lock: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS session_schema_migrations (
-			version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`); err != nil {
-			return fmt.Errorf("session migrate: session_schema_migrations: %w", err)
-		}
-		var have int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM session_schema_migrations`).Scan(&have); err != nil {
-			return fmt.Errorf("session migrate: read version: %w", err)
-		}
-		if have > len(ms) {
-			return fmt.Errorf("session migrate: database is at session schema version %d, this build knows up to %d", have, len(ms))
-		}
-		for _, m := range ms[have:] {
-			if _, err := tx.Exec(ctx, m.SQL); err != nil {
-				return fmt.Errorf("session migration %04d_%s: %w", m.Version, m.Name, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO session_schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.Version, m.Name, now); err != nil {
-				return fmt.Errorf("session migration %04d_%s: record: %w", m.Version, m.Name, err)
-			}
-		}
-		return nil
+		return sqlmigrate.Postgres(ctx, tx, session.MigrationSet(), ms, now, nil)
 	})
 }
 

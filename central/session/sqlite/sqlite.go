@@ -12,6 +12,7 @@ import (
 	"github.com/parkgrid/parkgrid/central/invoice"
 	invoicesqlite "github.com/parkgrid/parkgrid/central/invoice/sqlite"
 	"github.com/parkgrid/parkgrid/central/session"
+	"github.com/parkgrid/parkgrid/internal/sqlmigrate"
 )
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
@@ -31,25 +32,8 @@ func Migrate(ctx context.Context, db *sql.DB, now time.Time) error {
 		return fmt.Errorf("session migrate: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after commit
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS session_schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
-		return fmt.Errorf("session migrate: session_schema_migrations: %w", err)
-	}
-	var have int
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM session_schema_migrations`).Scan(&have); err != nil {
-		return fmt.Errorf("session migrate: read version: %w", err)
-	}
-	if have > len(ms) {
-		return fmt.Errorf("session migrate: database is at session schema version %d, this build knows up to %d", have, len(ms))
-	}
-	for _, m := range ms[have:] {
-		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-			return fmt.Errorf("session migration %04d_%s: %w", m.Version, m.Name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO session_schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.Version, m.Name, micros(now)); err != nil {
-			return fmt.Errorf("session migration %04d_%s: record: %w", m.Version, m.Name, err)
-		}
+	if err := sqlmigrate.SQLite(ctx, tx, session.MigrationSet(), ms, now, nil); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("session migrate: commit: %w", err)

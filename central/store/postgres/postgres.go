@@ -24,6 +24,7 @@ import (
 	"github.com/parkgrid/parkgrid/central/store"
 	"github.com/parkgrid/parkgrid/central/store/sqlbuild"
 	"github.com/parkgrid/parkgrid/edge/reading"
+	"github.com/parkgrid/parkgrid/internal/sqlmigrate"
 )
 
 // Options tune Open. The zero value is usable.
@@ -47,10 +48,6 @@ var dialect = sqlbuild.Dialect{
 	Param: func(n int) string { return "$" + strconv.Itoa(n) },
 	Time:  func(t time.Time) any { return t },
 }
-
-// migrationLockID is the advisory lock that serialises migrations of
-// replicas starting at once ("parkgrid" in ASCII).
-const migrationLockID = 0x7061726b67726964
 
 // Open connects, applies pending migrations and returns the store.
 func Open(ctx context.Context, dsn string, opt Options) (*Store, error) {
@@ -93,39 +90,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("postgres: migrate: begin: %w", err)
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // no-op after commit
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLockID)); err != nil {
-		return fmt.Errorf("postgres: migrate: lock: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`); err != nil {
-		return fmt.Errorf("postgres: migrate: schema_migrations: %w", err)
-	}
-	var have int
-	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
-		return fmt.Errorf("postgres: migrate: read version: %w", err)
-	}
-	if have > len(ms) {
-		return fmt.Errorf("postgres: migrate: database is at schema version %d, this build knows up to %d", have, len(ms))
-	}
-	for _, m := range ms[have:] {
-		if _, err := tx.Exec(ctx, m.SQL); err != nil {
-			return fmt.Errorf("postgres: migration %04d_%s: %w", m.Version, m.Name, err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-			m.Version, m.Name, s.now()); err != nil {
-			return fmt.Errorf("postgres: migration %04d_%s: record: %w", m.Version, m.Name, err)
-		}
-		s.log.Info("applied migration", "version", m.Version, "name", m.Name)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres: migrate: commit: %w", err)
-	}
-	return nil
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		return sqlmigrate.Postgres(ctx, tx, store.MigrationSet(), ms, s.now(), s.logApplied)
+	})
+}
+
+func (s *Store) logApplied(m sqlmigrate.Migration) {
+	s.log.Info("applied migration", "version", m.Version, "name", m.Name)
 }
 
 // SaveBatch implements store.Store.

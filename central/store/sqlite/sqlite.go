@@ -30,6 +30,7 @@ import (
 	"github.com/parkgrid/parkgrid/central/store"
 	"github.com/parkgrid/parkgrid/central/store/sqlbuild"
 	"github.com/parkgrid/parkgrid/edge/reading"
+	"github.com/parkgrid/parkgrid/internal/sqlmigrate"
 )
 
 // Options tune Open. The zero value is usable.
@@ -120,26 +121,11 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlite: migrate: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after commit
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
-		return fmt.Errorf("sqlite: migrate: schema_migrations: %w", err)
-	}
-	var have int
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
-		return fmt.Errorf("sqlite: migrate: read version: %w", err)
-	}
-	if have > len(ms) {
-		return fmt.Errorf("sqlite: migrate: database is at schema version %d, this build knows up to %d", have, len(ms))
-	}
-	for _, m := range ms[have:] {
-		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-			return fmt.Errorf("sqlite: migration %04d_%s: %w", m.Version, m.Name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.Version, m.Name, micros(s.now())); err != nil {
-			return fmt.Errorf("sqlite: migration %04d_%s: record: %w", m.Version, m.Name, err)
-		}
+	err = sqlmigrate.SQLite(ctx, tx, store.MigrationSet(), ms, s.now(), func(m sqlmigrate.Migration) {
 		s.log.Info("applied migration", "version", m.Version, "name", m.Name)
+	})
+	if err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: migrate: commit: %w", err)
