@@ -16,7 +16,7 @@ INFLUXD    := $(GOBIN)/influxd
 STRIPEMOCK := $(GOBIN)/stripe-mock
 # Debian package:command that shows it is there (a command already on the
 # PATH counts, however it was installed).
-APT_NEEDS  := mbpoll:mbpoll python3-pymodbus:pymodbus postgresql-client:psql mosquitto:mosquitto mosquitto-clients:mosquitto_pub
+APT_NEEDS  := mbpoll:mbpoll python3-pymodbus:pymodbus postgresql-client:psql mosquitto:mosquitto mosquitto-clients:mosquitto_pub chromium:chromium
 NFPM       := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
 DIST       ?= $(CURDIR)/dist
 ARCHES     ?= amd64 arm64 armv7

@@ -108,10 +108,24 @@ func Postgres(ctx context.Context, tx pgx.Tx, set Set, ms []Migration, now time.
 			err := tx.QueryRow(ctx, q).Scan(&n)
 			return n, err
 		},
-		create: `CREATE TABLE IF NOT EXISTS ` + set.Table + ` (
-			version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`,
+		create: postgresTable(set),
 		insert: `INSERT INTO ` + set.Table + ` (version, name, applied_at) VALUES ($1, $2, $3)`,
 	}
+	return r.apply(set, ms, now, applied)
+}
+
+// PostgresSQL is Postgres for a database/sql transaction on PostgreSQL
+// (the pgx stdlib driver).
+func PostgresSQL(ctx context.Context, tx *sql.Tx, set Set, ms []Migration, now time.Time, applied Applied) error {
+	if err := set.check(); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, set.LockID); err != nil {
+		return fmt.Errorf("%s migrate: lock: %w", set.What, err)
+	}
+	r := stdRunner(ctx, tx)
+	r.create = postgresTable(set)
+	r.insert = `INSERT INTO ` + set.Table + ` (version, name, applied_at) VALUES ($1, $2, $3)`
 	return r.apply(set, ms, now, applied)
 }
 
@@ -122,17 +136,10 @@ func SQLite(ctx context.Context, tx *sql.Tx, set Set, ms []Migration, now time.T
 	if err := set.check(); err != nil {
 		return err
 	}
-	r := runner{
-		exec: func(q string, args ...any) error { _, err := tx.ExecContext(ctx, q, args...); return err },
-		have: func(q string) (int, error) {
-			var n int
-			err := tx.QueryRowContext(ctx, q).Scan(&n)
-			return n, err
-		},
-		create: `CREATE TABLE IF NOT EXISTS ` + set.Table + ` (
-			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`,
-		insert: `INSERT INTO ` + set.Table + ` (version, name, applied_at) VALUES (?, ?, ?)`,
-	}
+	r := stdRunner(ctx, tx)
+	r.create = `CREATE TABLE IF NOT EXISTS ` + set.Table + ` (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`
+	r.insert = `INSERT INTO ` + set.Table + ` (version, name, applied_at) VALUES (?, ?, ?)`
 	return r.apply(set, ms, now.UnixMicro(), applied)
 }
 
@@ -165,4 +172,20 @@ func (r runner) apply(set Set, ms []Migration, at any, applied Applied) error {
 		}
 	}
 	return nil
+}
+
+func postgresTable(set Set) string {
+	return `CREATE TABLE IF NOT EXISTS ` + set.Table + ` (
+		version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)`
+}
+
+func stdRunner(ctx context.Context, tx *sql.Tx) runner {
+	return runner{
+		exec: func(q string, args ...any) error { _, err := tx.ExecContext(ctx, q, args...); return err },
+		have: func(q string) (int, error) {
+			var n int
+			err := tx.QueryRowContext(ctx, q).Scan(&n)
+			return n, err
+		},
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 
 	"github.com/parkgrid/parkgrid/internal/sqlmigrate"
@@ -178,5 +179,36 @@ func TestPostgres(t *testing.T) {
 	var n int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM test_schema_migrations`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("rows = %d, %v; want 2", n, err)
+	}
+}
+
+func TestPostgresSQL(t *testing.T) {
+	dsn := svctest.PostgresDSN(t)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	apply := func(ms []sqlmigrate.Migration) (int, error) {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback() //nolint:errcheck // no-op after commit
+		n := 0
+		if err := sqlmigrate.PostgresSQL(ctx, tx, set, ms, at, func(sqlmigrate.Migration) { n++ }); err != nil {
+			return n, err
+		}
+		return n, tx.Commit()
+	}
+	if n, err := apply(migrations()); err != nil || n != 2 {
+		t.Fatalf("first run applied %d, %v", n, err)
+	}
+	if n, err := apply(migrations()); err != nil || n != 0 {
+		t.Fatalf("second run applied %d, %v", n, err)
+	}
+	if _, err := apply(migrations()[:1]); err == nil || !strings.Contains(err.Error(), "this build knows up to 1") {
+		t.Fatalf("older build: err = %v", err)
 	}
 }
