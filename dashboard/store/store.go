@@ -15,8 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,6 +24,7 @@ import (
 
 	"github.com/parkgrid/parkgrid/dashboard/auth"
 	"github.com/parkgrid/parkgrid/dashboard/brand"
+	"github.com/parkgrid/parkgrid/internal/sqldb"
 	"github.com/parkgrid/parkgrid/internal/sqlmigrate"
 )
 
@@ -114,24 +113,8 @@ func (s *DB) migrate(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// q rebinds ? placeholders to $1, $2 … for PostgreSQL. The queries here
-// have no ? inside string literals.
-func (s *DB) q(query string) string {
-	if s.dialect != Postgres {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// q rebinds ? placeholders to $1, $2 … for PostgreSQL.
+func (s *DB) q(query string) string { return sqldb.Bind(string(s.dialect), query) }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
