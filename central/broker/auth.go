@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -32,6 +33,11 @@ type authHook struct {
 
 	mu    sync.Mutex       // protects rules
 	rules map[string]Rules // by identity (the username the hook set at login)
+
+	// closing is set when Close begins: a client that logs in while mochi
+	// closes its listeners would be attached after they dropped their
+	// clients and keep Close waiting for ever, so it is refused.
+	closing atomic.Bool
 }
 
 func (h *authHook) ID() string { return "parkgrid-auth" }
@@ -43,6 +49,9 @@ func (h *authHook) Provides(b byte) bool {
 // OnConnectAuthenticate decides who the client is; false refuses it.
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	c := pk.Connect
+	if h.closing.Load() {
+		return false
+	}
 	name, rules, why := h.authenticate(cl, string(c.Username), string(c.Password))
 	if why != "" {
 		h.log.refuse("login refused", "user", bounded(string(c.Username)), "client", bounded(c.ClientIdentifier), "remote", cl.Net.Remote, "why", why)

@@ -47,6 +47,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -66,6 +67,9 @@ type Broker struct {
 	addr  string // the public listener
 	local string // where central's own clients connect (the public listener, or a loopback one beside a TLS listener)
 	tls   bool
+	auth  *authHook // nil for Start's open broker
+
+	closed atomic.Bool
 }
 
 // Login is a username and password.
@@ -229,7 +233,7 @@ func Listen(cfg Config) (*Broker, error) {
 	if err := srv.AddListener(pub); err != nil {
 		return nil, fmt.Errorf("embedded broker: listen on %s: %w", cfg.Listen, err)
 	}
-	b := &Broker{srv: srv, addr: pub.Address(), local: pub.Address(), tls: cfg.TLS != nil}
+	b := &Broker{srv: srv, addr: pub.Address(), local: pub.Address(), tls: cfg.TLS != nil, auth: h}
 	if cfg.TLS != nil {
 		// Central's own clients reach the broker on loopback, without TLS.
 		local := listeners.NewTCP(listeners.Config{ID: localListener, Address: "127.0.0.1:0"})
@@ -309,8 +313,15 @@ func (b *Broker) URL() string {
 // LocalURL is where central's own clients connect (tcp on loopback).
 func (b *Broker) LocalURL() string { return "tcp://" + b.local }
 
-// Close stops the broker and its goroutines.
+// Close stops the broker and its goroutines. Closing it again does
+// nothing.
 func (b *Broker) Close() error {
+	if !b.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if b.auth != nil {
+		b.auth.closing.Store(true)
+	}
 	if err := b.srv.Close(); err != nil {
 		return fmt.Errorf("embedded broker: close: %w", err)
 	}

@@ -492,3 +492,27 @@ func TestRefusalLogIsBounded(t *testing.T) {
 		t.Error("no summary of the refusals not logged")
 	}
 }
+
+// TestClosingBrokerRefusesLogins: once Close begins, a login is refused,
+// so a client connecting during Close cannot keep it waiting.
+func TestClosingBrokerRefusesLogins(t *testing.T) {
+	w := newWorld(t, nil)
+	url := "tcp://" + w.b.Addr()
+	c := connect(t, url, "gw-a", "gw-a", w.password("gw-a"))
+	c.Disconnect(0)
+	w.b.auth.closing.Store(true)
+	if c, err := tryConnect(url, "gw-a", "gw-a", w.password("gw-a"), nil); err == nil {
+		c.Disconnect(0)
+		t.Fatal("a gateway logged in while the broker was closing")
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.b.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+}
