@@ -22,7 +22,7 @@ DIST       ?= $(CURDIR)/dist
 ARCHES     ?= amd64 arm64 armv7
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build run demo test test-unit lint bench dist deps services influxd stripe-mock clean help
+.PHONY: all build run demo test test-unit lint bench dist deps services influxd stripe-mock csms clean help
 
 all: build
 
@@ -68,8 +68,15 @@ stripe-mock: $(STRIPEMOCK)
 $(STRIPEMOCK):
 	GOBIN=$(GOBIN) $(GO) install github.com/stripe/stripe-mock@v0.203.0
 
+# csms installs the strict OCPP 1.6J central system the OCPP e2e test runs
+# (npm ocpp-rpc, pinned by e2e/testdata/csms/package-lock.json).
+CSMS := e2e/testdata/csms
+csms: $(CSMS)/node_modules/.package-lock.json
+$(CSMS)/node_modules/.package-lock.json: $(CSMS)/package-lock.json
+	cd $(CSMS) && npm ci --no-audit --no-fund
+
 # services starts PostgreSQL, Mosquitto and InfluxDB when they are down.
-services: deps influxd stripe-mock
+services: deps influxd stripe-mock csms
 	@deploy/services.sh "$(INFLUXD)" "$(CACHE)"
 
 test: services

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/parkgrid/parkgrid/central/broker"
+	"github.com/parkgrid/parkgrid/central/command"
 	centralconfig "github.com/parkgrid/parkgrid/central/config"
 	"github.com/parkgrid/parkgrid/central/ingest"
 	"github.com/parkgrid/parkgrid/central/store"
@@ -49,6 +50,10 @@ type Service struct {
 
 	ready chan struct{} // closed once Run listens and ingest subscribed (or Run ended)
 	addrs Addrs         // set before ready is closed
+
+	// commands sends signed commands to the edges (commands.go); set by
+	// Run before the HTTP listener starts. The REST API's edge.
+	commands *command.Commander
 }
 
 // New builds central from a config that centralconfig.Load has checked.
@@ -156,11 +161,28 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 
+	if s.commands, err = startCommands(runCtx, &wg, ackKey, st, brokerURL, cfg.MQTT.ClientID, login, brokerTLS, log.With("component", "command")); err != nil {
+		return err
+	}
+	// Billing (billing.go): catalog, access codes, sessions, payments and
+	// the REST API; closed after every goroutine above has stopped.
+	bill, err := openBilling(ctx, cfg, st, s.commands, ackKey, s.now, log)
+	if err != nil {
+		return err
+	}
+	defer func() { cancel(); wg.Wait(); bill.close() }()
+	if err := runSessions(runCtx, &wg, bill.sessions, bill.sessionStore, st, log.With("component", "sessionrun")); err != nil {
+		return err
+	}
+
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle("/api/v1/ingest/stats", in.StatsHandler())
 	mux.Handle("/api/v1/ingest/gateways", ingest.ProgressHandler(st))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	if err := mountAPI(mux, bill); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", cfg.HTTP.Listen, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/parkgrid/parkgrid/edge/control"
 	"github.com/parkgrid/parkgrid/edge/emsapi"
 	"github.com/parkgrid/parkgrid/edge/metrics"
+	"github.com/parkgrid/parkgrid/edge/ocpp"
 	"github.com/parkgrid/parkgrid/edge/poll"
 	"github.com/parkgrid/parkgrid/edge/safety"
 	"github.com/parkgrid/parkgrid/edge/site"
@@ -92,6 +93,8 @@ type Daemon struct {
 	restReady chan struct{} // closed once the REST API listens (or will not)
 	restAddr  string        // set before restReady is closed; "" if none
 	ready     chan struct{} // closed once run has started every worker
+
+	ocpp []*ocpp.Client // one per charge point under an OCPP CSMS (ocppwire.go)
 }
 
 // State is the live site state (latest samples, device health).
@@ -238,7 +241,8 @@ func New(cfg *config.Site, opt Options) (*Daemon, error) {
 		if fs, ok := any(controllers[cp.Controller]).(control.Failsafe); ok {
 			failsafe[cp.ID] = fs // only controllers whose vendor documents a watchdog
 		}
-		if m, ok := eichrechtOf[cp.Meter]; ok {
+		// A point under OCPP takes its snapshots with its transactions.
+		if m, ok := eichrechtOf[cp.Meter]; ok && !cfg.IsOCPP(cp.ID) {
 			snapMeters = append(snapMeters, snapshotMeter{point: cp.ID, device: cp.Meter, m: m})
 		}
 	}
@@ -261,6 +265,12 @@ func New(cfg *config.Site, opt Options) (*Daemon, error) {
 	}
 	if d.control, err = control.New(control.ConfigFrom(cfg, failsafe), d.state, d.safety, d.safety, d.clk, base); err != nil {
 		return nil, err
+	}
+	if err := gateCentralPoints(cfg, d.control); err != nil { // access.go
+		return nil, err
+	}
+	if d.ocpp, err = d.newOCPPClients(cfg, eichrechtOf); err != nil {
+		return nil, fmt.Errorf("site %q: %w", cfg.ID, err)
 	}
 	if err := d.wireAPIs(cfg, opt); err != nil {
 		return nil, fmt.Errorf("site %q: %w", cfg.ID, err)
@@ -442,6 +452,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	if d.mqtt != nil {
 		aux(auxWorker{name: "ems mqtt", run: d.mqtt.Run})
+	}
+	for i, c := range d.ocpp {
+		aux(auxWorker{name: "ocpp " + d.site.OCPP.ChargePoints[i].ID, run: c.Run, restart: true})
 	}
 	if d.influx != nil {
 		aux(auxWorker{name: "influx", run: d.influx.Run, restart: true})

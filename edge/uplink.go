@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/parkgrid/parkgrid/drivers"
+	"github.com/parkgrid/parkgrid/edge/command"
 	"github.com/parkgrid/parkgrid/edge/config"
 	"github.com/parkgrid/parkgrid/edge/control"
 	"github.com/parkgrid/parkgrid/edge/emsapi"
@@ -115,6 +116,7 @@ type edgeUplink struct {
 	batcher  *uplink.Batcher
 	up       *uplink.Uplink
 	sessions *session.Manager
+	commands *command.Handler // central's commands (access.go)
 
 	kick chan struct{} // a control step happened (cap 1)
 
@@ -197,7 +199,7 @@ func (u *edgeUplink) open(ctx context.Context) error {
 	ucfg := uplink.Config{
 		Broker: u.cfg.Broker, Site: u.d.site.ID, Gateway: u.d.site.Gateway, CentralKey: ck,
 		Username: u.cfg.Username, Password: u.cfg.Password,
-		Clock: u.d.clk, Log: u.log,
+		Clock: u.d.clk, Log: u.log, OnCommand: u.handleCommand,
 	}
 	if t := u.cfg.TLS; t != nil {
 		ucfg.TLS = &uplink.TLSFiles{CAFile: t.CA, CertFile: t.Cert, KeyFile: t.Key, ServerName: t.ServerName}
@@ -209,10 +211,15 @@ func (u *edgeUplink) open(ctx context.Context) error {
 	}
 	var points []session.Point
 	for _, m := range u.meters {
-		points = append(points, session.Point{ID: m.point, Device: m.device, Meter: m.m})
+		points = append(points, session.Point{ID: m.point, Device: m.device, Meter: m.m, Central: centralAccess(u.d.site, m.point)})
 	}
-	sm, err := session.New(session.Config{StateFile: u.cfg.SessionState, Points: points, Journal: journal{u}, Clock: u.d.clk, Log: u.log})
+	sm, err := session.New(session.Config{StateFile: u.cfg.SessionState, Points: points, Journal: journal{u}, Clock: u.d.clk, Log: u.log,
+		Gate: u.d.control, Classes: u.d.control})
 	if err != nil {
+		box.Close()
+		return err
+	}
+	if u.commands, err = u.openCommands(key, ck, sm); err != nil {
 		box.Close()
 		return err
 	}

@@ -291,16 +291,13 @@ func (b *balancer) result(now time.Time, prev, next State, stab []Setpoint) ([]S
 			unknownRaises = append(unknownRaises, w)
 		}
 	}
-	cur := make([]int64, len(b.pts))
-	for i := range b.pts {
-		cur[i] = b.pts[i].prevMA
-	}
+	cur := b.load(func(i int) int64 { return b.pts[i].prevMA }) // per node and phase, as the writes so far leave it
 	for _, group := range [][]int{cuts, raises} {
 		for len(group) > 0 {
 			k := b.safest(group, cur)
 			i := group[k]
 			writes = append(writes, Setpoint{Point: b.pts[i].id, CurrentMA: b.pts[i].nextMA, PreviousMA: b.pts[i].prevMA})
-			cur[i] = b.pts[i].nextMA
+			b.shift(cur, i, b.pts[i].nextMA-b.pts[i].prevMA)
 			group = slices.Delete(group, k, k+1)
 		}
 	}
@@ -308,16 +305,31 @@ func (b *balancer) result(now time.Time, prev, next State, stab []Setpoint) ([]S
 }
 
 // safest is the first write of group (in plan order) after which the
-// setpoints cur keep every unbalance limit, or the first if none does.
-func (b *balancer) safest(group []int, cur []int64) int {
+// loads cur (per node and phase) keep every unbalance limit, or the first
+// if none does.
+func (b *balancer) safest(group []int, cur [][3]int64) int {
 	for k, i := range group {
-		old := cur[i]
-		cur[i] = b.pts[i].nextMA
-		a, _, _, _ := b.violation(b.load(func(j int) int64 { return cur[j] }))
-		cur[i] = old
+		d := b.pts[i].nextMA - b.pts[i].prevMA
+		b.shift(cur, i, d)
+		a, _, _, _ := b.violation(cur)
+		b.shift(cur, i, -d)
 		if a < 0 {
 			return k
 		}
 	}
 	return 0
+}
+
+// shift adds d to the loads of point i on its path.
+func (b *balancer) shift(load [][3]int64, i int, d int64) {
+	p := &b.pts[i]
+	for _, a := range p.path {
+		if p.phase < 0 {
+			load[a][0] += d
+			load[a][1] += d
+			load[a][2] += d
+		} else {
+			load[a][p.phase] += d
+		}
+	}
 }

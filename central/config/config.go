@@ -83,6 +83,11 @@ type Config struct {
 	// CentralKey is the file of central's Ed25519 private key, which signs
 	// every ack and command (edge/reading); default DefaultCentralKey.
 	CentralKey string `yaml:"central_key"`
+	// Billing (billing.go): operators seeded into the catalog, the payment
+	// provider, the REST API.
+	Operators []Operator `yaml:"operators"`
+	Payment   Payment    `yaml:"payment"`
+	API       API        `yaml:"api"`
 }
 
 // Store drivers.
@@ -287,6 +292,7 @@ func Parse(name string, raw []byte) (*Config, error) {
 		c.Ingest.Rejections.MaxMiB = DefaultRejectionsMiB
 	}
 	c.resolve(filepath.Dir(name))
+	c.resolveBilling(filepath.Dir(name))
 	if c.CentralKey == "" {
 		c.CentralKey = DefaultCentralKey
 	}
@@ -343,6 +349,7 @@ func (c *Config) validate() error {
 		bad("ingest: max_group %d, linger %s, workers %d: must not be negative", c.Ingest.MaxGroup, c.Ingest.Linger, c.Ingest.Workers)
 	}
 	errs = append(errs, c.validateSecurity()...)
+	errs = append(errs, c.validateBilling()...)
 
 	gws := make(map[string]bool)
 	keys := make(map[string]string)      // gateway pubkey → where

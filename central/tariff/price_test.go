@@ -278,3 +278,29 @@ func BenchmarkPrice(b *testing.B) {
 		}
 	}
 }
+
+// TestCoveredCostsNothing: a tariff covered by a flatrate prices every
+// session at 0 with the energy shown; a covered tariff with a price, and a
+// free tariff without a cover, are refused.
+func TestCoveredCostsNothing(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		tr := Covered(genTariff().Draw(t, "tariff"), "flatrate code fleet")
+		wh, d := genEnergy().Draw(t, "wh"), genDuration().Draw(t, "d")
+		b := mustPrice(t, tr, wh, d)
+		if b.GrossMinor != 0 || b.NetMinor != 0 || b.VATMinor != 0 {
+			t.Fatalf("covered session costs %d gross, %d net, %d VAT", b.GrossMinor, b.NetMinor, b.VATMinor)
+		}
+		if b.EnergyWh != wh || len(b.Lines) == 0 || b.Lines[0].Kind != LineEnergy || b.Lines[0].Quantity != wh {
+			t.Fatalf("covered session does not show its energy: %+v", b)
+		}
+	})
+	priced := Covered(eur(30), "flatrate")
+	priced.StartFeeMinor = 100
+	if _, err := Price(priced, 1000, 0); !errors.Is(err, ErrInvalid) {
+		t.Errorf("covered tariff with a start fee: err = %v, want ErrInvalid", err)
+	}
+	free := eur(0)
+	if _, err := Price(free, 1000, 0); !errors.Is(err, ErrInvalid) {
+		t.Errorf("free tariff without a cover: err = %v, want ErrInvalid", err)
+	}
+}

@@ -36,12 +36,18 @@ type Tariff struct {
 	Class    Class
 	Currency string // ISO 4217, e.g. "EUR"
 
-	EnergyPerKWhMinor     int64         // the main component (AFIR); > 0
+	EnergyPerKWhMinor     int64         // the main component (AFIR); > 0 (0 only when CoveredBy is set)
 	StartFeeMinor         int64         // per session; optional
 	TimeFeePerMinuteMinor int64         // per whole minute after FreeTime; optional
 	FreeTime              time.Duration // minutes before the time fee starts; whole minutes
 	CapMinor              int64         // the session total never exceeds it; 0: no cap
 	VATRateBP             int64         // VAT rate in basis points: 1900 = 19 %
+
+	// CoveredBy names what already pays for the energy (a flatrate access
+	// code: "flatrate code fleet-2026"). Set, every price must be 0 and the
+	// session costs nothing; unset, a price per kWh of 0 is refused as the
+	// configuration mistake it usually is.
+	CoveredBy string `json:",omitempty"`
 }
 
 // Validate checks t on its own: known currency and class, prices in range,
@@ -53,7 +59,11 @@ func (t Tariff) Validate() error {
 	if t.Class != ClassEco && t.Class != ClassPremium {
 		return fmt.Errorf("tariff %q: %w: class %q is not eco or premium", t.ID, ErrInvalid, t.Class)
 	}
-	if t.EnergyPerKWhMinor <= 0 || t.EnergyPerKWhMinor > MaxUnitPriceMinor {
+	if t.CoveredBy != "" {
+		if t.EnergyPerKWhMinor != 0 || t.StartFeeMinor != 0 || t.TimeFeePerMinuteMinor != 0 || t.CapMinor != 0 {
+			return fmt.Errorf("tariff %q: %w: covered by %q but priced", t.ID, ErrInvalid, t.CoveredBy)
+		}
+	} else if t.EnergyPerKWhMinor <= 0 || t.EnergyPerKWhMinor > MaxUnitPriceMinor {
 		return fmt.Errorf("tariff %q: %w: price per kWh %d not in 1..%d", t.ID, ErrInvalid, t.EnergyPerKWhMinor, MaxUnitPriceMinor)
 	}
 	for _, p := range []struct {
@@ -77,4 +87,10 @@ func (t Tariff) Validate() error {
 		return fmt.Errorf("tariff %q: %w: cap %d below the start fee %d", t.ID, ErrInvalid, t.CapMinor, t.StartFeeMinor)
 	}
 	return nil
+}
+
+// Covered returns t at no cost, covered by what (see Tariff.CoveredBy):
+// the class, currency and VAT rate stay, every price becomes 0.
+func Covered(t Tariff, by string) Tariff {
+	return Tariff{ID: t.ID, Class: t.Class, Currency: t.Currency, VATRateBP: t.VATRateBP, CoveredBy: by}
 }

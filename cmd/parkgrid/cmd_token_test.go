@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parkgrid/parkgrid/central/catalog"
 	"github.com/parkgrid/parkgrid/edge/emsapi/token"
 )
 
@@ -49,5 +50,24 @@ func TestTokenCommand(t *testing.T) {
 		if code, _, _ := run(t, bad...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", bad, code)
 		}
+	}
+}
+
+// TestOperatorTokenCommand: an operator token is printed once on stdout;
+// stderr has the api.tokens line with its hash, never the token.
+func TestOperatorTokenCommand(t *testing.T) {
+	code, out, errOut := run(t, "token", "--operator", "demo-op", "--name", "ops")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	secret := strings.TrimSpace(out)
+	if !strings.HasPrefix(secret, "pgo_") || strings.Contains(errOut, secret) {
+		t.Fatalf("token %q, stderr %q", secret, errOut)
+	}
+	if !strings.Contains(errOut, "{id: ops, operator: demo-op, name: ops, hash: "+catalog.HashSecret(secret)+"}") {
+		t.Errorf("stderr %q lacks the config line", errOut)
+	}
+	if code, _, _ := run(t, "token", "--operator", "demo-op"); code == 0 {
+		t.Error("no --name accepted")
 	}
 }

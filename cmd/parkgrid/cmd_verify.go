@@ -8,13 +8,15 @@ import (
 	"os"
 	"strings"
 
+	"github.com/parkgrid/parkgrid/central/invoice/receiptcheck"
 	"github.com/parkgrid/parkgrid/central/ocmf"
 )
 
 // maxVerifyInput bounds what verify reads from a file or stdin.
 const maxVerifyInput = ocmf.MaxRecordBytes + 1
 
-// runVerify checks one OCMF record's signature. Valid: it prints "valid"
+// runVerify checks one OCMF record's signature, or a receipt PDF's
+// records and billed energy (verify_receipt.go). Valid: it prints "valid"
 // and then the meter, the pagination and the readings, and exits 0.
 // Invalid: "invalid: <reason>", exit 1. When the check cannot be made (bad
 // usage, a malformed --pubkey, an unreadable file, an unknown session) it
@@ -48,6 +50,9 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	raw, err := readRecord(e, fs.Arg(0))
 	if err != nil {
 		return &exitError{code: 2, msg: "parkgrid verify: " + err.Error()}
+	}
+	if receiptcheck.IsPDF(raw) || strings.HasSuffix(strings.ToLower(fs.Arg(0)), ".pdf") {
+		return verifyReceipt(ctx, e, raw, receiptKey{pubkey: *pubHex, embedded: *embedded, session: *session, cfg: *cfgPath})
 	}
 	rec, err := ocmf.Parse(raw)
 	if err != nil {

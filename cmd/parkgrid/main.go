@@ -49,7 +49,7 @@ func commands() map[string]command {
 		"plan": {"--site site.yaml [flags]", "capacity planning: simulate a day of arrivals against a site",
 			"Simulates arrivals against a site file and prints how well the connection serves them.", runPlan},
 		"verify": {"(--pubkey KEY | --embedded-key | --session ID [--config central.yaml]) FILE|-", "verify an OCMF record's signature",
-			"Checks one OCMF record's signature against a meter key and prints the meter and its readings. Exit status: 0 valid, 1 invalid (the record does not verify), 2 the check could not be made (usage, unreadable file or key, unknown session).", runVerify},
+			"Checks one OCMF record's signature against a meter key and prints the meter and its readings. Given a receipt PDF, reads the OCMF records from its QR codes, verifies them and checks that the billed energy is end − begin of the signed records (--embedded-key: the key printed on the receipt). Exit status: 0 valid, 1 invalid (the record does not verify), 2 the check could not be made (usage, unreadable file or key, unknown session).", runVerify},
 		"keygen": {"--out DIR [--force]", "write an Ed25519 gateway key pair",
 			"Writes an Ed25519 gateway key pair (private key mode 0600) and prints the public key (hex) to enrol at central.", runKeygen},
 		"edge": {"--config site.yaml [--check]", "run the edge daemon of one car park",

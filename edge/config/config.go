@@ -27,6 +27,7 @@ type Site struct {
 	Control      Control       `yaml:"control"`
 	Uplink       *Uplink       `yaml:"uplink"` // nil: no uplink to central
 	Influx       *Influx       `yaml:"influx"` // nil: no time series
+	OCPP         *OCPP         `yaml:"ocpp"`   // nil: no OCPP central system (ocpp.go)
 
 	// Path is the file the site was loaded from ("" for LoadBytes without a name).
 	Path string `yaml:"-"`
@@ -125,6 +126,7 @@ type Grid struct {
 	Unbalance     *int           `yaml:"unbalance_a"` // default 20; 0 = no limit
 	Meter         string         `yaml:"meter"`       // grid meter device
 	SafeBudget    PhaseAmps      `yaml:"safe_budget_a"`
+	MeterMargin   *int           `yaml:"meter_margin_a"` // A kept free below the meter's headroom; default 1 (DefaultMeterMarginA)
 	Temperature   *Temperature   `yaml:"temperature"`
 	Distributions []Distribution `yaml:"distributions"`
 }
@@ -195,7 +197,17 @@ type ChargePoint struct {
 	MinA      int    `yaml:"min_a"` // default 6
 	MaxA      int    `yaml:"max_a"`
 	FallbackA int    `yaml:"fallback_a"` // 0 or min_a..max_a
+	// Access says who lets a car charge: AccessFree ("" too) any car
+	// plugged in; AccessCentral only a session central authorised (the
+	// point gets no current until then). Central needs an Eichrecht meter.
+	Access string `yaml:"access"`
 }
+
+// Charge point access (ChargePoint.Access).
+const (
+	AccessFree    = "free"
+	AccessCentral = "central"
+)
 
 // GridPhases returns the grid phases (0 = L1) the charger's phases load, in
 // charger-phase order: one entry for a single-phase charger, three otherwise.

@@ -201,6 +201,7 @@ func TestFullLoadSite(t *testing.T) {
 	ls := s.LoadSite()
 	want := loadmgmt.Site{
 		MeterStaleAfter: 3 * time.Second,
+		MeterMarginMA:   1000, // grid.meter_margin_a's default
 		Para14aDevices:  4,
 		Rotation:        loadmgmt.RotationRules{MinOn: time.Minute, MinOff: 3 * time.Minute},
 		Nodes: []loadmgmt.Node{

@@ -31,6 +31,7 @@
 //	  unbalance_a: 20             # max difference between phases; default 20
 //	  meter: grid-meter           # grid meter device (sdm630 or eichrecht)
 //	  safe_budget_a: 80           # used while the grid meter is stale
+//	  meter_margin_a: 1           # kept free below the meter's headroom (other load read at other moments); default 1, 0..50
 //	  distributions:
 //	    - id: ud-1
 //	      limit_a: 160
@@ -49,6 +50,7 @@
 //	    min_a: 6                  # default 6
 //	    max_a: 32
 //	    fallback_a: 0             # what a controller with a watchdog falls back to if the edge is silent
+//	    access: free              # free (default) or central: only sessions central authorises (needs an eichrecht meter)
 //
 //	safety:
 //	  fire_loop: {device: di-1, input: 0}      # normally closed: 0 = alarm

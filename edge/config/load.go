@@ -127,7 +127,7 @@ var (
 		"Grid": "grid", "Distribution": "a distribution", "Circuit": "a circuit",
 		"Temperature": "a temperature block", "Input": "an input", "ChargePoint": "a charge point",
 		"Safety": "safety", "EMS": "ems", "EMSMQTT": "ems.mqtt", "EMSREST": "ems.rest", "Control": "control",
-		"ServerTLS": "a server tls block", "ClientTLS": "an mqtt tls block", "Uplink": "uplink", "Influx": "influx",
+		"ServerTLS": "a server tls block", "ClientTLS": "an mqtt tls block", "Uplink": "uplink", "Influx": "influx", "OCPP": "ocpp", "OCPPPoint": "an ocpp charge point",
 	}
 )
 

@@ -24,6 +24,9 @@ func (s *Site) LoadSite() loadmgmt.Site {
 	if g.Meter != "" {
 		root.Metered = true
 		root.SafeBudgetMA = g.SafeBudget.MA()
+		if g.MeterMargin != nil {
+			out.MeterMarginMA = AmpsToMA(*g.MeterMargin)
+		}
 	}
 	out.Nodes = append(out.Nodes, root)
 	for _, d := range g.Distributions {

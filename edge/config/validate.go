@@ -12,6 +12,15 @@ import (
 	"time"
 )
 
+// grid.meter_margin_a is kept free below the grid meter's headroom on every
+// phase: the other load is the meter's reading minus the chargers' own,
+// read at different moments, so it lags what is drawn (loadmgmt.Site's
+// MeterMarginMA). The bound is for the meters' timing, not a second fuse.
+const (
+	DefaultMeterMarginA = 1
+	MaxMeterMarginA     = 50
+)
+
 // Defaults Load fills in.
 const (
 	DefaultWatchdog          = 15 * time.Second
@@ -138,6 +147,7 @@ func (v *validator) run() {
 	v.control()
 	v.uplink()
 	v.influx()
+	v.ocpp()
 	v.unusedDevices()
 }
 
@@ -371,6 +381,16 @@ func (v *validator) tree() []nodeInfo {
 	} else if v.has("grid.safe_budget_a") {
 		v.warnf("grid.safe_budget_a", "%s: safe_budget_a is set but there is no grid meter; it is not used", what)
 	}
+	switch {
+	case g.MeterMargin == nil && g.Meter != "":
+		m := DefaultMeterMarginA
+		g.MeterMargin = &m
+	case g.MeterMargin == nil:
+	case *g.MeterMargin < 0 || *g.MeterMargin > MaxMeterMarginA:
+		v.errf("grid.meter_margin_a", "%s: meter_margin_a %d A, want 0..%d A", what, *g.MeterMargin, MaxMeterMarginA)
+	case g.Meter == "":
+		v.warnf("grid.meter_margin_a", "%s: meter_margin_a is set but there is no grid meter; it is not used", what)
+	}
 	v.temperature("grid.temperature", what, g.Temperature)
 	nodes := []nodeInfo{{id: g.ID, path: "grid", limit: g.Limit, parent: -1}}
 	if len(g.Distributions) == 0 {
@@ -484,6 +504,19 @@ func (v *validator) chargePoints(nodes []nodeInfo) {
 				r = RotationL1L2L3
 			}
 			c.Rotation = r
+		}
+		switch c.Access {
+		case "", AccessFree:
+		case AccessCentral:
+			if dev, ok := v.site.devices[c.Meter]; !ok || dev.Driver != Eichrecht {
+				v.errf(p+".access", "%s: access central needs an eichrecht meter (its signed snapshots bill the session)", what)
+			}
+			if s.IsOCPP(c.ID) {
+				v.errf(p+".access", "%s: access central and an OCPP central system exclude each other (the CSMS authorises its transactions)", what)
+			}
+		case AccessOCPP: // the point must be listed under ocpp: (ocpp.go)
+		default:
+			v.errf(p+".access", "%s: access %q: want free or central (or ocpp, for a point the ocpp: section lists)", what, c.Access)
 		}
 		if c.MinA == 0 && !v.has(p+".min_a") {
 			c.MinA = DefaultMinA

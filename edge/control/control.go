@@ -99,6 +99,7 @@ type Loop struct {
 	ems      *emsState
 	para14a  *loadmgmt.Para14aSignal
 	classes  map[string]loadmgmt.Class
+	limits   pointLimits // per-point limits by source (pointlimits.go); copy on write
 	status   Status
 	stepDur  time.Duration
 	failsafe map[string]string // point → FailsafeStatus value
@@ -128,6 +129,13 @@ type pointState struct {
 	lastErr   string
 
 	wasStale bool // the controller did not answer at the last step
+	// meteredMA is what the point's meter read at the last step, per grid
+	// phase: what it drew before a write of this step's predecessor.
+	meteredMA [3]int64
+	// carPhases is what the meter showed the connected car to draw on (1
+	// or 3), kept while the car stays connected, so that a paused car
+	// restarts planned on the phases it really loads; 0: not seen yet.
+	carPhases int
 
 	// The failsafe worker's (see failsafe.go); recheck is set by Step.
 	failsafeOK     bool
@@ -298,21 +306,28 @@ func (l *Loop) demandFor(p *pointState, now time.Time, classes map[string]loadmg
 		d = loadmgmt.Demand{Point: p.ID, ConnectedSince: now}
 	}
 	d.Class = classes[p.ID]
-	d.Phases = 0
+	d.Phases = p.carPhases
+	d.MaxCurrentMA = 0 // the car's own is not known; a point limit is applied by the caller
 	if stab.SetpointMA == 0 && !stab.StoppedAt.IsZero() && now.Sub(stab.StoppedAt) < l.rules.MinOff {
 		if d.Running || d.SwitchedAt.Before(stab.StoppedAt) {
 			d.Running, d.SwitchedAt = false, stab.StoppedAt
 		}
 	}
 	// One-phase car on a three-phase charger: current on charger L1 only.
-	if len(p.GridPhases) == 3 && p.Meter != "" && p.known && p.holdsMA > 0 {
+	// Whatever the charger was told last, a meter that shows current on L1
+	// alone (or on all three) tells the car's phases.
+	if len(p.GridPhases) == 3 && p.Meter != "" && max(p.holdsMA, p.cmdMA) > 0 {
 		m := l.state.Meter(p.Meter, now)
 		if !m.Stale {
 			const flowing = 2000 // mA
 			c := m.Value.CurrentMA
-			if c[0] >= flowing && c[1] < flowing/2 && c[2] < flowing/2 {
-				d.Phases = 1
+			switch {
+			case c[0] >= flowing && c[1] < flowing/2 && c[2] < flowing/2:
+				p.carPhases = 1
+			case c[0] >= flowing && c[1] >= flowing && c[2] >= flowing:
+				p.carPhases = 3
 			}
+			d.Phases = p.carPhases
 		}
 	}
 	return d

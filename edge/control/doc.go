@@ -38,7 +38,11 @@
 //     it never answered), once; a point safety holds and one without a car
 //     at what they still draw.
 //  3. Limits: loadmgmt.EffectiveLimits of the static site, the grid meter's
-//     headroom (the safe budget when it is older than MeterStaleAfter),
+//     headroom (the safe budget when it is older than MeterStaleAfter;
+//     the other load is the grid reading less the chargers' metered
+//     current, a charger written after the grid reading counting at the
+//     lower of its meter's last two readings, and Site.MeterMarginMA is
+//     kept free below it),
 //     node temperatures from safety, §14a; then the EMS limit (SetEMSLimit,
 //     until its TTL runs out) at the grid connection: by default it caps
 //     the connection, so the chargers get it less the metered other load;
@@ -49,18 +53,37 @@
 //     Stabilize keeps off for its minimum off time enters loadmgmt as a
 //     paused car, so its share goes to the cars that may run. Fallback
 //     currents are a start-up check of the site (New), not a reserve.
-//  5. Stability (loadmgmt.Stabilize): a cut at once; a raise only when the
-//     point's last raise is RaiseEvery (10 s) old and the step is at least
-//     Deadband (1 A); a stopped point restarts after MinOff (3 min). A
-//     safety hold is not a stop; a silent point keeps its setpoint.
+//  5. Stability (loadmgmt.StabilizeSite): a cut at once; a raise only when
+//     the point's last raise is RaiseEvery (10 s) old and the step is at
+//     least Deadband (1 A); a stopped point restarts after MinOff (3 min).
+//     A safety hold is not a stop; a silent point keeps its setpoint. The
+//     state after the cuts and the state after the step keep every
+//     unbalance limit (raises held back, or a heavy phase cut further for a
+//     step); each point enters it with the phases its car draws on (as the
+//     meter showed them, kept while the car stays connected).
 //  6. Writes: a point is written when its read-back differs from what the
 //     loop wants, or it was never commanded (0 A unless granted). Cuts are
-//     written first, all at once. If any cut went out, the raises are then
-//     admitted by a second allocation in which every point but the raised
-//     ones counts at what it really draws (a point just cut at what it drew
-//     before), so a raise never uses current a cut has not been confirmed
-//     to free. Writes queue per bus (Point.Bus, MaxParallel per bus): a bus
-//     whose writes hang never holds back another's.
+//     written first. If any cut went out, the raises are admitted by a
+//     second allocation in which every point but the raised ones counts at
+//     what it really draws (a point just cut at what it drew before), so a
+//     raise never uses current a cut has not been confirmed to free; where
+//     that holds a raise back, StabilizeSite balances the step again with
+//     it held. Cuts, then raises, go in StabilizeSite's order, in rounds
+//     (writeorder.go): a write waits for the round before it where landing
+//     in any order with its round could break an unbalance limit; at most
+//     8 rounds per group. Writes queue per bus (Point.Bus, MaxParallel per
+//     bus): a bus whose writes hang never holds back another's.
+//
+// # Per-point limits
+//
+// SetPointLimit caps one point from a named source (the OCPP client for a
+// CSMS charging profile, central for a session's authorisation or energy
+// cap) until an expiry; the lowest limit in force wins (PointLimit). It
+// enters the plan as the car's maximum, so the site's limits still bound
+// it. A limit below the point's minimum current is 0: the point leaves the
+// demands (not a car wanting current), is cut at once and counts at what
+// it still draws until the cut is read back. The point's status reason
+// names the limit and its source where it binds ("point limit ocpp: 10 A").
 //
 // loadmgmt has no notion of a fixed load, so the reserves are applied by
 // composing the limits here and handing loadmgmt a site whose fuses are
@@ -81,5 +104,6 @@
 // # Concurrency
 //
 // Run owns the loop and the failsafe worker. SetEMSLimit, SetPara14a,
-// SetClass, Status and FailsafeFailed may be called from any goroutine.
+// SetClass, SetPointLimit, ClearPointLimit, PointLimit, Status and
+// FailsafeFailed may be called from any goroutine.
 package control

@@ -66,6 +66,9 @@ type PointStatus struct {
 	// Failsafe is the controller's own fallback: FailsafeNone (it has no
 	// documented watchdog), FailsafeOK, FailsafePending or FailsafeFailed.
 	Failsafe string
+	// CarPhases is how many phases the connected car draws on as its meter
+	// showed it (1 or 3); 0 while not known (no car, or not drawing yet).
+	CarPhases int
 }
 
 // Status returns the state after the last step (zero before the first).

@@ -39,7 +39,14 @@ type view struct {
 	unsettle string   // why its current is not confirmed ("" when it is)
 	desired  int64
 	cut      bool
+	noCar    bool     // the controller reports no car (IEC 61851 state A, E or F)
+	capped   bool     // a per-point limit is in force (cap)
+	cap      pointCap // the lowest per-point limit; cap.maxMA 0: the point gets no current
 }
+
+// offByLimit reports whether a per-point limit of 0 keeps a connected car
+// out of the demands.
+func (x *view) offByLimit() bool { return x.capped && x.cap.maxMA == 0 }
 
 // Step runs one control cycle at now: limits, allocation, stability,
 // writes. It returns when the writes are done.
@@ -61,6 +68,7 @@ func (l *Loop) Step(ctx context.Context, now time.Time) {
 	ems := l.ems
 	s.Limits.Para14a = l.para14a
 	classes := l.classes
+	plim := l.limits
 	l.mu.Unlock()
 	if l.safety != nil {
 		s.Limits.Temperatures = l.safety.Temperatures()
@@ -78,6 +86,18 @@ func (l *Loop) Step(ctx context.Context, now time.Time) {
 		vs[i] = l.measure(p, now, &views[i], &evMA)
 		vs[i].st = &views[i]
 		x := &vs[i]
+		if x.noCar {
+			p.carPhases = 0 // the next car is a new one
+		}
+		if x.demand {
+			x.cap, x.capped = capFor(plim, p, now)
+			if x.offByLimit() {
+				// Not a car wanting current: out of the demands, cut to 0
+				// at once like a stop.
+				x.demand = false
+				views[i].Reason = x.cap.String()
+			}
+		}
 		// Back from silence, or at its power-on defaults (a reboot): its
 		// failsafe may be gone too.
 		if p.Failsafe != nil && ((p.wasStale && !x.stale) || x.unsettle == "cut not confirmed") {
@@ -87,9 +107,10 @@ func (l *Loop) Step(ctx context.Context, now time.Time) {
 		switch {
 		case x.stale:
 			base.add(l.pathOf[p.ID], p.GridPhases, l.silentReserve(p, views[i].CurrentMA))
-		case x.blocked != "":
-			// Safety owns the point and re-cuts it until the cut took;
-			// until then it counts at what it offers or draws.
+		case x.blocked != "", x.offByLimit():
+			// Safety owns the point and re-cuts it until the cut took, or a
+			// point limit of 0 cuts it; until then it counts at what it
+			// offers or draws.
 			base.add(l.pathOf[p.ID], p.GridPhases, x.countMA)
 		case !x.demand:
 			// No car: what it offers is written down to 0; only what a
@@ -101,16 +122,34 @@ func (l *Loop) Step(ctx context.Context, now time.Time) {
 	// Grid-meter headroom. A phase current below zero is a current
 	// transformer mounted the wrong way round (or a wiring fault): the
 	// reading is no headroom, the site runs on its safe budget and says so.
+	//
+	// The other load is the grid reading less the chargers' metered
+	// current, but the meters are read at other moments than the grid
+	// meter: a charger written after the grid meter's reading may show its
+	// new current on its own meter while the grid reading still holds the
+	// old one, and a raise would make the other load come out too low by
+	// the raise. Such a charger counts at the lower of what its meter reads
+	// now and read at the last step, so the other load errs on the high
+	// side.
 	var grid *GridStatus
 	var other [3]int64
 	if l.cfg.GridMeter != "" {
 		gm := l.state.Meter(l.cfg.GridMeter, now)
+		evLow := evMA
+		for i := range vs {
+			p := vs[i].p
+			if !p.cmdDone.IsZero() && !gm.At.After(p.cmdDone) { // at the same instant counts as before
+				for ph := range 3 {
+					evLow[ph] -= views[i].CurrentMA[ph] - min(views[i].CurrentMA[ph], p.meteredMA[ph])
+				}
+			}
+		}
 		grid = &GridStatus{Meter: l.cfg.GridMeter, At: gm.At, Stale: gm.Age(now) > s.MeterStaleAfter || gm.At.IsZero()}
 		if !gm.At.IsZero() {
 			grid.CurrentMA = gm.Value.CurrentMA
 			grid.PowerW = gm.Value.PowerW
 			for ph := range 3 {
-				other[ph] = max(0, gm.Value.CurrentMA[ph]-evMA[ph])
+				other[ph] = max(0, gm.Value.CurrentMA[ph]-evLow[ph])
 				if gm.Value.CurrentMA[ph] < -reversedMA {
 					grid.Reversed = true
 				}
@@ -126,6 +165,9 @@ func (l *Loop) Step(ctx context.Context, now time.Time) {
 			}
 			l.reversed = grid.Reversed
 		}
+	}
+	for i := range vs {
+		vs[i].p.meteredMA = views[i].CurrentMA // for the next step's estimate
 	}
 	limits := l.compose(now, s, ems, other)
 
@@ -143,7 +185,11 @@ func (l *Loop) Step(ctx context.Context, now time.Time) {
 			x.p.hasDemand = false
 			continue
 		}
-		demands = append(demands, l.demandFor(x.p, now, classes, l.stab.Points[x.p.ID]))
+		d := l.demandFor(x.p, now, classes, l.stab.Points[x.p.ID])
+		if x.capped && (d.MaxCurrentMA == 0 || x.cap.maxMA < d.MaxCurrentMA) {
+			d.MaxCurrentMA = x.cap.maxMA
+		}
+		demands = append(demands, d)
 		demandOf = append(demandOf, x)
 		if x.unsettle != "" {
 			unsettled.add(l.pathOf[x.p.ID], x.p.GridPhases, x.countMA)
@@ -196,13 +242,15 @@ func (l *Loop) Step(ctx context.Context, now time.Time) {
 		x.p.demand, x.p.hasDemand = demands[i], true
 	}
 
-	// Stability: loadmgmt.Stabilize turns the plan into setpoints (cuts at
-	// once; raises after RaiseEvery, above the deadband, not within MinOff of
-	// a stop). Points safety holds enter it at 0 A without counting as a
-	// stop, and points that do not answer keep their setpoint, so neither
-	// starts a minimum off time of its own. An unsettled point is never
-	// raised; one that draws more than it is offered for disobeyAfter is
-	// paused.
+	// Stability: loadmgmt.StabilizeSite turns the plan into setpoints (cuts
+	// at once; raises after RaiseEvery, above the deadband, not within
+	// MinOff of a stop) and keeps the unbalance limits in the state after
+	// the cuts and the state after the raises. Points safety holds enter it
+	// at 0 A without counting as a stop, and points that do not answer keep
+	// their setpoint, so neither starts a minimum off time of its own; each
+	// carries the phases its car draws on, so the balancer knows where it
+	// loads. An unsettled point is never raised; one that draws more than it
+	// is offered for disobeyAfter is paused.
 	prev := l.stab
 	if prev.Points == nil {
 		prev.Points = map[string]loadmgmt.PointState{}
@@ -219,47 +267,80 @@ func (l *Loop) Step(ctx context.Context, now time.Time) {
 		x := &vs[i]
 		switch {
 		case x.stale:
-			allocs = append(allocs, loadmgmt.Allocation{Point: x.p.ID, CurrentMA: prev.Points[x.p.ID].SetpointMA})
+			allocs = append(allocs, loadmgmt.Allocation{Point: x.p.ID, CurrentMA: prev.Points[x.p.ID].SetpointMA, Phases: l.phasesOf(x.p)})
 		case x.blocked != "":
 			ps := prev.Points[x.p.ID]
 			ps.SetpointMA = 0
 			prev.Points[x.p.ID] = ps
-			allocs = append(allocs, loadmgmt.Allocation{Point: x.p.ID})
+			allocs = append(allocs, loadmgmt.Allocation{Point: x.p.ID, Phases: l.phasesOf(x.p)})
 		}
 	}
-	_, next := loadmgmt.Stabilize(now, prev, loadmgmt.Plan{Allocations: allocs}, l.rules)
+	stabSite := withReserves(now, s, limits, held)
+	order, next := loadmgmt.StabilizeSite(now, prev, stabSite, loadmgmt.Plan{Allocations: allocs}, l.rules)
+	cuts, raises := l.classify(vs, targets, next, now)
+
+	// Raises are admitted against what the chargers really draw when a cut
+	// this step may have freed current that the plan handed on: the plan
+	// itself counted every other point at its confirmed current. A raise
+	// held back changes the state the step ends in, so StabilizeSite
+	// balances the step again with the raises capped at what is admitted
+	// and every other point's plan at its setpoint: it may hold back or
+	// cut, but raise nothing the admission did not see.
+	var admitted map[*pointState]int64
+	if len(raises) > 0 && len(cuts) > 0 {
+		admitted = l.admit(now, s, limits, base, vs, raises, demands, demandOf)
+		caps := map[string]int64{}  // raises held back, by point
+		allow := map[string]int64{} // what each point's plan is capped at
+		for _, x := range raises {
+			a, ok := admitted[x.p]
+			c := prev.Points[x.p.ID].SetpointMA
+			if ok {
+				c = max(c, a)
+			}
+			allow[x.p.ID] = c
+			if !ok || a < x.desired {
+				caps[x.p.ID] = c
+			}
+		}
+		if len(caps) > 0 {
+			for i := range allocs {
+				c, ok := allow[allocs[i].Point]
+				if !ok {
+					c = prev.Points[allocs[i].Point].SetpointMA
+				}
+				allocs[i].CurrentMA = min(allocs[i].CurrentMA, c)
+			}
+			order, next = loadmgmt.StabilizeSite(now, prev, stabSite, loadmgmt.Plan{Allocations: allocs}, l.rules)
+			// Held back by the admission, not by the rules: the rest of
+			// the raise may follow at the next step.
+			for id := range caps {
+				if st, ok := next.Points[id]; ok {
+					st.RaisedAt = prev.Points[id].RaisedAt
+					next.Points[id] = st
+				}
+			}
+			cuts, raises = l.classify(vs, targets, next, now)
+		}
+	}
 	l.stab = next
 
-	// Writes: a charger is written when its read-back differs from what the
-	// loop wants, or it was never commanded; cuts first, all at once.
-	// Nothing goes to a point safety holds or whose controller does not
-	// answer.
-	var cuts, raises []*view
-	for i := range vs {
-		x := &vs[i]
-		x.desired = next.Points[x.p.ID].SetpointMA
-		l.reason(x, targets, next, now)
-		if x.stale || x.blocked != "" {
-			continue
-		}
-		switch l.writeKind(x, now) {
-		case writeCut:
-			cuts = append(cuts, x)
-		case writeRaise:
-			raises = append(raises, x)
-		}
-	}
+	// In StabilizeSite's order, in waves: a write of a later wave waits for
+	// the earlier ones where writing them together could break an
+	// unbalance limit on the way.
+	sortByWrites(cuts, order)
+	sortByWrites(raises, order)
+	w := l.newWaves(vs, limits)
 	busOf := func(x *view) string { return x.p.Bus }
-	parallelByBus(l.cfg.MaxParallel, cuts, busOf, func(x *view) { l.write(ctx, now, x) })
+	for _, wave := range w.split(cuts) {
+		parallelByBus(l.cfg.MaxParallel, wave, busOf, func(x *view) { l.write(ctx, now, x) })
+		w.apply(wave)
+	}
 
-	// Raises, admitted against what the chargers really draw, when a cut
-	// this step may have freed current that the plan handed on: the plan
-	// itself counted every other point at its confirmed current.
-	if len(raises) > 0 && len(cuts) > 0 {
-		admit := l.admit(now, s, limits, base, vs, raises, demands, demandOf)
+	// Raises, as admitted.
+	if admitted != nil {
 		n := 0
 		for _, x := range raises {
-			a, ok := admit[x.p]
+			a, ok := admitted[x.p]
 			if !ok || a < x.desired {
 				x.st.Reason = "raise waits for confirmed headroom"
 			}
@@ -271,7 +352,10 @@ func (l *Loop) Step(ctx context.Context, now time.Time) {
 		}
 		raises = raises[:n]
 	}
-	parallelByBus(l.cfg.MaxParallel, raises, busOf, func(x *view) { l.write(ctx, now, x) })
+	for _, wave := range w.split(raises) {
+		parallelByBus(l.cfg.MaxParallel, wave, busOf, func(x *view) { l.write(ctx, now, x) })
+		w.apply(wave)
+	}
 
 	// Status.
 	took := l.clk.Now().Sub(start)
@@ -288,6 +372,7 @@ func (l *Loop) Step(ctx context.Context, now time.Time) {
 		}
 		v.Unconfirmed = x.unsettle != ""
 		v.TargetMA = targets[p] // the plan's; the setpoint follows by the stability rules
+		v.CarPhases = p.carPhases
 		v.LastError = p.lastErr
 		if p.cmdErr && !v.ControllerStale && v.Blocked == "" && x.unsettle == "" {
 			v.Reason = "write failed"
@@ -322,6 +407,7 @@ func (l *Loop) Step(ctx context.Context, now time.Time) {
 	if l.para14a != nil && !l.para14a.Expires.IsZero() && !now.Before(l.para14a.Expires) {
 		l.para14a = nil
 	}
+	l.limits = l.limits.withExpiredDropped(now)
 	l.status = st
 	l.stepDur = took
 	l.mu.Unlock()
@@ -387,6 +473,7 @@ func (l *Loop) measure(p *pointState, now time.Time, v *PointStatus, evMA *[3]in
 		v.Reason = "safety: " + x.blocked
 	case !demanding(ch.Value.State):
 		v.Reason = "no car"
+		x.noCar = !ch.Stale && !ch.At.IsZero()
 	default:
 		x.demand = true
 	}
@@ -446,6 +533,9 @@ func (l *Loop) reason(x *view, targets map[*pointState]int64, next loadmgmt.Stat
 	}
 	v := x.st
 	v.Reason = x.p.alloc.Reason.String()
+	if x.capped && x.p.alloc.Reason.Limit == loadmgmt.LimitCarMax && x.cap.maxMA < x.p.static.MaxCurrentMA {
+		v.Reason = x.cap.String() // the point limit is what binds, not the charger
+	}
 	stop := next.Points[x.p.ID].StoppedAt
 	switch {
 	case l.disobeys(x.p, now):
@@ -462,123 +552,4 @@ func (l *Loop) reason(x *view, targets map[*pointState]int64, next loadmgmt.Stat
 	default:
 		v.Reason = "ramp"
 	}
-}
-
-type writeKindT int
-
-const (
-	writeNone writeKindT = iota
-	writeCut
-	writeRaise
-)
-
-// writeKind decides whether x is written this step, and as a cut or a
-// raise. A cut is anything that may lower what the charger draws; cuts are
-// tried every step, raises wait RetryFailed after a failed write.
-func (l *Loop) writeKind(x *view, now time.Time) writeKindT {
-	p := x.p
-	var write bool
-	switch {
-	case p.cmdDone.IsZero():
-		write = true // never commanded: 0 A unless granted
-	case x.readBack:
-		write = p.holdsMA != x.desired
-	default: // a command is on its way: only a lower one overtakes it
-		write = x.desired < p.cmdMA
-	}
-	disobeys := l.disobeys(p, now)
-	if disobeys && x.readBack && !now.Before(p.nextTry) {
-		write = true // keeps drawing more than offered: pause it again
-	}
-	x.cut = x.desired < x.truthMA || x.desired == 0
-	switch {
-	case !write:
-		return writeNone
-	case x.cut:
-		return writeCut
-	case now.Before(p.nextTry):
-		x.st.Reason = "retry after failed write"
-		return writeNone
-	case x.unsettle != "":
-		return writeNone
-	}
-	return writeRaise
-}
-
-// write sends x's desired setpoint through the outputs (safety's gate).
-// Until a read-back sent after it returns, the point counts at the higher
-// of this setpoint and what it held before, whether or not the write
-// reported success: a write that timed out may have landed.
-func (l *Loop) write(ctx context.Context, now time.Time, x *view) {
-	p := x.p
-	wctx, cancel := context.WithTimeout(ctx, l.cfg.WriteTimeout)
-	defer cancel()
-	err := l.out.SetCurrentMA(wctx, p.ID, x.desired)
-	p.cmdMA, p.cmdDone, p.cmdErr, p.known = x.desired, l.clk.Now(), err != nil, false
-	if err != nil {
-		p.nextTry = now.Add(l.cfg.RetryFailed) // cuts do not wait for it
-		p.lastErr = err.Error()
-		if ctx.Err() == nil {
-			l.log.Warn("setpoint not written", "point", p.ID, "ma", x.desired, "err", err)
-		}
-		return
-	}
-	if l.disobeys(p, now) {
-		p.nextTry = now.Add(l.cfg.RetryFailed) // re-pause a disobeying charger at this pace
-		l.log.Error("charger draws more than it offers: paused", "point", p.ID, "offered_ma", x.truthMA)
-		return
-	}
-	p.lastErr, p.nextTry = "", time.Time{}
-}
-
-// allocate plans demands on s within lim (the limits compose made) less res
-// on every node. Reasons name the input that set the limit on s.
-func (l *Loop) allocate(now time.Time, s loadmgmt.Site, lim []loadmgmt.NodeLimit, res reserves, demands []loadmgmt.Demand) loadmgmt.Plan {
-	plan := loadmgmt.Allocate(now, withReserves(now, s, lim, res), demands)
-	for i := range plan.Allocations {
-		plan.Allocations[i].Reason = originalKind(plan.Allocations[i].Reason, l.nodeIdx, lim)
-	}
-	plan.Limits = lim
-	return plan
-}
-
-// admit is a step's second allocation: the raise candidates are its only
-// demands, and every other point counts at what it really draws (for a
-// point cut this step: what it drew before the cut, until a read-back
-// confirms the cut). It returns the most each candidate may be raised to.
-func (l *Loop) admit(now time.Time, s loadmgmt.Site, lim []loadmgmt.NodeLimit, base reserves, vs []view, raises []*view, demands []loadmgmt.Demand, demandOf []*view) map[*pointState]int64 {
-	res := make(reserves, len(base))
-	copy(res, base)
-	raising := make(map[*pointState]bool, len(raises))
-	for _, x := range raises {
-		raising[x.p] = true
-	}
-	for i := range vs {
-		x := &vs[i]
-		if x.demand && !raising[x.p] {
-			res.add(l.pathOf[x.p.ID], x.p.GridPhases, x.countMA)
-		}
-	}
-	var ds []loadmgmt.Demand
-	var of []*pointState
-	pts := make([]loadmgmt.ChargePoint, 0, len(raises))
-	for i, x := range demandOf {
-		if raising[x.p] {
-			ds = append(ds, demands[i])
-			of = append(of, x.p)
-			sp := x.p.static
-			sp.FallbackCurrentMA = 0 // a start-up check, not a reserve
-			pts = append(pts, sp)
-		}
-	}
-	s.Points = pts // the others are reserves now: loadmgmt need not know them
-	plan := l.allocate(now, s, lim, res, ds)
-	out := make(map[*pointState]int64, len(of))
-	if plan.Err != nil {
-		return out
-	}
-	for i, p := range of {
-		out[p] = plan.Allocations[i].CurrentMA
-	}
-	return out
 }

@@ -41,4 +41,12 @@
 // id, gateway, kind, issued, expires, args}) are wrapped as
 // {"body":"<base64>","sig":"<base64>"} and signed by central's Ed25519 key;
 // OpenAck and OpenCommand verify before they decode.
+//
+// # Replies
+//
+// The edge answers a command on parkgrid/v1/<site>/up/reply with a Reply
+// ({v, type:"reply", id, site, gateway, at, ok, error, result}) in the
+// batch envelope, signed by the gateway key (reply.go); OpenReply verifies
+// it with the gateway's enrolled key before it decodes it strictly. The
+// command kinds and their arguments are in reply.go too.
 package reading

@@ -170,7 +170,8 @@ func OpenAck(msg []byte, central ed25519.PublicKey) (Ack, error) {
 
 // OpenCommand verifies a command with central's public key, decodes it
 // strictly and refuses one for another gateway (ErrNotForUs) or past its
-// expiry at now (ErrExpired).
+// expiry at now (ErrExpired). With ErrExpired the command is returned
+// too (it verified), so the receiver can answer it by id.
 func OpenCommand(msg []byte, central ed25519.PublicKey, gateway string, now time.Time) (Command, error) {
 	body, err := openDown(msg, central)
 	if err != nil {
@@ -186,7 +187,7 @@ func OpenCommand(msg []byte, central ed25519.PublicKey, gateway string, now time
 	case c.Gateway != gateway:
 		return Command{}, fmt.Errorf("%w: command %s is for %q", ErrNotForUs, c.ID, c.Gateway)
 	case !now.Before(c.Expires):
-		return Command{}, fmt.Errorf("%w: command %s expired at %s", ErrExpired, c.ID, c.Expires.Format(time.RFC3339))
+		return c, fmt.Errorf("%w: command %s expired at %s", ErrExpired, c.ID, c.Expires.Format(time.RFC3339))
 	}
 	return c, nil
 }

@@ -51,4 +51,12 @@
 // that cannot be written (disk full) does not hold a snapshot back: the
 // meter is asked on time and the file is written again before the next
 // step. Failures are logged at most once per Config.LogEvery, with counts.
+//
+// # Points central controls
+//
+// A point with access "central" (Point.Central) opens no session of its
+// own: central's authorisation (Authorise, through edge/command) opens one
+// with central's session id, and the point gets current only between the
+// begin snapshot and the stop. The energy cap is enforced here, from the
+// meter's register, with or without uplink. access.go tells the rules.
 package session

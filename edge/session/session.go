@@ -1,9 +1,8 @@
 package session
 
 import (
+	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +49,9 @@ type Point struct {
 	ID     string // charge point id
 	Device string // its Eichrecht meter's device id
 	Meter  Meter
+	// Central: the point has access "central": it charges only for a
+	// session central authorised (access.go).
+	Central bool
 }
 
 // Config configures a Manager.
@@ -67,6 +69,15 @@ type Config struct {
 	// LogEvery: repeated failures are logged at most once per LogEvery,
 	// with counts (default 1 min).
 	LogEvery time.Duration
+
+	// Gate and Classes are the control loop; required when a point is
+	// Central (access.go).
+	Gate    Gate
+	Classes Classes
+	// StopSettle: a session stopped at its cap or by central gets its end
+	// snapshot this long after the stop, once the charger has ramped down
+	// (default 2 s).
+	StopSettle time.Duration
 }
 
 // Event kinds the manager stores (append only).
@@ -74,6 +85,9 @@ const (
 	EventBegin     = "session-begin"      // attrs session, meter, began_while_down
 	EventEnd       = "session-end"        // attrs session, meter, ended_while_down
 	EventRecovered = "snapshot-recovered" // attrs session, kind: the meter signed it while the edge was down
+	// EventCancelled: a session central authorised ended before its begin
+	// snapshot (no car by hold_expires, or stopped); attrs session, reason.
+	EventCancelled = "session-cancelled"
 )
 
 // Stats are a Manager's counters.
@@ -103,7 +117,8 @@ type Manager struct {
 	failSave func() error
 
 	mu     sync.Mutex // protects the fields below
-	dirty  bool       // the state file is behind (a write failed)
+	dirty  bool       // the state file is behind (a write failed, or a change waits to be saved)
+	wakeAt time.Time  // Run looks again then (a stop settling); zero: not needed
 	st     stateFile
 	points map[string]*point
 	order  []string
@@ -123,6 +138,7 @@ type point struct {
 	// never asked for again.
 	unstored   []taken
 	beginTaken bool  // the open session's begin snapshot is read (stored or in unstored)
+	gated      bool  // Central: the point's access gate is closed (as the daemon built it)
 	hadOpen    bool  // a session was open at start
 	counterWh  int64 // the meter's last energy reading, for events (-1: unknown)
 }
@@ -134,6 +150,7 @@ type taken struct {
 	recovered bool // read back after a restart
 	beganDown bool // B: the session began while the edge was down
 	endedDown bool // E: the session ended while the edge was down
+	auth      *Auth
 }
 
 // New loads the state file (a missing one is an empty state) and returns
@@ -157,6 +174,14 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.LogEvery <= 0 {
 		cfg.LogEvery = time.Minute
 	}
+	if cfg.StopSettle <= 0 {
+		cfg.StopSettle = 2 * time.Second
+	}
+	for _, p := range cfg.Points {
+		if p.Central && (cfg.Gate == nil || cfg.Classes == nil) {
+			return nil, fmt.Errorf("session: point %s has access central: a gate and classes are required", p.ID)
+		}
+	}
 	st, err := loadState(cfg.StateFile)
 	if err != nil {
 		return nil, err
@@ -178,8 +203,11 @@ func New(cfg Config) (*Manager, error) {
 			st.Points[p.ID] = ps
 		}
 		m.points[p.ID] = &point{Point: p, pointState: ps, hadOpen: ps.Session != nil, counterWh: -1,
-			beginTaken: ps.Session != nil && ps.Session.BeginSnap}
+			beginTaken: ps.Session != nil && ps.Session.BeginSnap, gated: p.Central}
 		m.order = append(m.order, p.ID)
+	}
+	if err := m.restoreGates(); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -209,12 +237,21 @@ func (m *Manager) Observe(pointID string, connected bool, at time.Time) {
 
 // ObserveCounter records a meter's latest energy register (Wh), which the
 // session events carry beside the snapshot.
+// For a session central authorised with a cap, it is also where the cap
+// is enforced (access.go).
 func (m *Manager) ObserveCounter(pointID string, wh int64) {
 	m.mu.Lock()
-	if p := m.points[pointID]; p != nil {
-		p.counterWh = wh
+	p := m.points[pointID]
+	if p == nil {
+		m.mu.Unlock()
+		return
 	}
+	p.counterWh = wh
+	capped := m.checkCap(p, wh)
 	m.mu.Unlock()
+	if capped {
+		m.stopped(p)
+	}
 }
 
 func (m *Manager) wake() {
@@ -233,13 +270,13 @@ func (m *Manager) Stats() Stats {
 		s.Pending += len(p.unstored)
 		if p.Session != nil {
 			s.Open++
-			if !p.beginTaken {
+			if !p.beginTaken && (p.Session.Auth == nil || (p.observed && p.connected)) {
 				s.Pending++
 			}
 			if p.observed && !p.connected {
 				s.Pending++
 			}
-		} else if p.observed && p.connected {
+		} else if p.observed && p.connected && !p.Central {
 			s.Pending++
 		}
 	}
@@ -264,9 +301,22 @@ func (m *Manager) OpenSessions() map[string]Session {
 func (m *Manager) Run(ctx context.Context) error {
 	for {
 		again := m.pass(ctx, m.stored)
-		var retry <-chan time.Time
+		wait := time.Duration(-1)
 		if again {
-			retry = m.cfg.Clock.After(m.cfg.Retry)
+			wait = m.cfg.Retry
+		}
+		m.mu.Lock()
+		at := m.wakeAt
+		m.wakeAt = time.Time{}
+		m.mu.Unlock()
+		if !at.IsZero() {
+			if d := max(at.Sub(m.cfg.Clock.Now()), 0); wait < 0 || d < wait {
+				wait = d
+			}
+		}
+		var retry <-chan time.Time
+		if wait >= 0 {
+			retry = m.cfg.Clock.After(wait)
 		}
 		select {
 		case <-ctx.Done():
@@ -316,20 +366,6 @@ func (m *Manager) pass(ctx context.Context, stored map[string]bool) (again bool)
 	return again
 }
 
-func (m *Manager) logFailure(p *point, err error) {
-	m.mu.Lock()
-	n, ok := m.lim.allow()
-	m.mu.Unlock()
-	if !ok {
-		return
-	}
-	if p == nil {
-		m.log.Error("session: failed; retrying", "err", err, "failures_since_last_log", n)
-		return
-	}
-	m.log.Error("session: step failed; retrying", "point", p.ID, "device", p.Device, "err", err, "failures_since_last_log", n)
-}
-
 // step does the next thing point p needs, if any. It reports whether it
 // did something (and the caller should look again). Snapshots read but not
 // yet stored go first; when the outbox refuses them, the snapshots that are
@@ -346,6 +382,13 @@ func (m *Manager) step(ctx context.Context, p *point, stored map[string]bool) (b
 		head      *taken
 		inHand    bool // the pending request's snapshot is among unstored
 	)
+	if sess != nil {
+		// A copy: Stop and ObserveCounter change a central session's Auth
+		// under mu while this step runs.
+		c := *sess
+		c.Auth = sess.Auth.clone()
+		sess = &c
+	}
 	if len(p.unstored) > 0 {
 		h := p.unstored[0]
 		head = &h
@@ -366,7 +409,7 @@ func (m *Manager) step(ctx context.Context, p *point, stored map[string]bool) (b
 	switch {
 	case pending != nil && !inHand:
 		return true, errors.Join(m.resolve(ctx, p, *pending, stored), storeErr)
-	case sess == nil && observed && connected:
+	case sess == nil && observed && connected && !p.Central:
 		m.mu.Lock()
 		s := &Session{ID: fmt.Sprintf("%s-%d", p.ID, now.UnixNano()), Point: p.ID, Began: now, BeganWhileDown: !p.sawFree}
 		p.Session, p.beginTaken = s, false
@@ -378,6 +421,8 @@ func (m *Manager) step(ctx context.Context, p *point, stored map[string]bool) (b
 		return true, storeErr
 	case sess == nil:
 		return false, storeErr
+	case sess.Auth != nil:
+		return m.stepCentral(ctx, p, *sess, began, observed, connected, now, storeErr)
 	case !began:
 		return true, errors.Join(m.request(ctx, p, Request{Session: sess.ID, Kind: string(drivers.SnapshotBegin), At: now}), storeErr)
 	case observed && !connected:
@@ -413,18 +458,28 @@ func (m *Manager) request(ctx context.Context, p *point, r Request) error {
 // end snapshot carries the session-end event).
 func (m *Manager) took(p *point, tk taken) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	var ended *Session // a central session closed by this end snapshot
 	if s := p.Session; s != nil && s.ID == tk.r.Session {
 		switch tk.r.Kind {
 		case string(drivers.SnapshotBegin):
 			p.beginTaken = true
 			tk.beganDown = s.BeganWhileDown
+			if s.Auth != nil && p.counterWh >= 0 {
+				wh := p.counterWh
+				s.Auth.BeginWh = &wh
+			}
 		case string(drivers.SnapshotEnd):
 			tk.endedDown = p.hadOpen && !p.sawCar
 			p.Session, p.beginTaken = nil, false
+			if s.Auth != nil {
+				p.LastCentral, ended = s.ID, s
+			}
 		}
+		tk.auth = s.Auth.clone()
 	}
 	p.unstored = append(p.unstored, tk)
+	m.mu.Unlock()
+	m.afterSnapshot(p, tk.r.Kind, ended)
 }
 
 // resolve settles a request whose outcome is unknown (a restart, or a
@@ -453,16 +508,21 @@ func (m *Manager) resolve(ctx context.Context, p *point, r Request, stored map[s
 		// Stored before the restart; the state file did not say so yet.
 		m.log.Info("session: snapshot found in the outbox after a restart", "point", p.ID, "kind", r.Kind, "session", r.Session)
 		m.mu.Lock()
+		var ended *Session
 		if s := p.Session; s != nil && s.ID == r.Session {
 			switch r.Kind {
 			case string(drivers.SnapshotBegin):
 				s.BeginSnap, p.beginTaken = true, true
 			case string(drivers.SnapshotEnd):
 				p.Session, p.beginTaken = nil, false
+				if s.Auth != nil {
+					p.LastCentral, ended = s.ID, s
+				}
 			}
 		}
 		p.LastHash, p.Pending = h, nil
 		m.mu.Unlock()
+		m.afterSnapshot(p, r.Kind, ended)
 		m.trySave(ctx)
 		return nil
 	default:
@@ -487,10 +547,15 @@ func (m *Manager) store(ctx context.Context, p *point, tk taken) error {
 	case string(drivers.SnapshotBegin):
 		a := m.attrs(p, r.Session)
 		a["began_while_down"] = strconv.FormatBool(tk.beganDown)
+		tk.auth.attrs(a)
 		es = append(es, reading.Event{Time: now, Kind: EventBegin, Device: p.Device, Point: p.ID, Attrs: a})
 	case string(drivers.SnapshotEnd):
 		a := m.attrs(p, r.Session)
 		a["ended_while_down"] = strconv.FormatBool(tk.endedDown)
+		if tk.auth != nil {
+			tk.auth.attrs(a)
+			a["reason"] = cmp.Or(tk.auth.Stop, StopUnplugged)
+		}
 		es = append(es, reading.Event{Time: now, Kind: EventEnd, Device: p.Device, Point: p.ID, Attrs: a})
 	}
 	release := m.cfg.Journal.Hold()
@@ -518,19 +583,6 @@ func (m *Manager) store(ctx context.Context, p *point, tk taken) error {
 	return nil
 }
 
-// trySave writes the state file; when that fails (a full disk) it is
-// written again before the next step.
-func (m *Manager) trySave(ctx context.Context) {
-	err := m.save(ctx)
-	m.mu.Lock()
-	m.dirty = err != nil
-	m.mu.Unlock()
-	if err != nil {
-		m.nFailures.add(1)
-		m.logFailure(nil, fmt.Errorf("save state %s: %w", m.cfg.StateFile, err))
-	}
-}
-
 // attrs are the attributes every session event carries.
 func (m *Manager) attrs(p *point, session string) map[string]string {
 	a := map[string]string{"session": session, "meter": p.Device}
@@ -541,38 +593,3 @@ func (m *Manager) attrs(p *point, session string) map[string]string {
 	m.mu.Unlock()
 	return a
 }
-
-// save writes the state file.
-func (m *Manager) save(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	m.saveMu.Lock()
-	defer m.saveMu.Unlock()
-	if m.failSave != nil {
-		if err := m.failSave(); err != nil {
-			return err
-		}
-	}
-	m.mu.Lock()
-	m.st.Epoch = m.cfg.Journal.Epoch()
-	data, err := m.st.encode()
-	m.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return writeState(m.cfg.StateFile, data)
-}
-
-func hash(s string) string {
-	if s == "" {
-		return ""
-	}
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:])
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }

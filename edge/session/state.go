@@ -1,6 +1,9 @@
 package session
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +30,9 @@ type pointState struct {
 	Session  *Session `json:"session,omitempty"`
 	Pending  *Request `json:"pending,omitempty"`   // a snapshot asked for whose outcome is not known
 	LastHash string   `json:"last_hash,omitempty"` // SHA-256 (hex) of the meter's last stored record
+	// LastCentral is the last session central authorised here that ended:
+	// an authorisation of it again is refused (access.go).
+	LastCentral string `json:"last_central,omitempty"`
 }
 
 // Session is an open session.
@@ -36,6 +42,9 @@ type Session struct {
 	Began          time.Time `json:"began"`
 	BeganWhileDown bool      `json:"began_while_down,omitempty"`
 	BeginSnap      bool      `json:"begin_snapshot,omitempty"` // the begin snapshot and the session-begin event are stored
+	// Auth is central's authorisation of a session at a point with access
+	// "central" (its ID is central's session id); nil for free access.
+	Auth *Auth `json:"auth,omitempty"`
 }
 
 // Request is a snapshot asked of a meter.
@@ -169,3 +178,65 @@ func parseOCMF(rec string) (ocmfFields, bool) {
 	}
 	return f, true
 }
+
+// trySave writes the state file; when that fails (a full disk) it is
+// written again before the next step.
+func (m *Manager) trySave(ctx context.Context) {
+	err := m.save(ctx)
+	m.mu.Lock()
+	m.dirty = err != nil
+	m.mu.Unlock()
+	if err != nil {
+		m.nFailures.add(1)
+		m.logFailure(nil, fmt.Errorf("save state %s: %w", m.cfg.StateFile, err))
+	}
+}
+
+// save writes the state file.
+func (m *Manager) save(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.saveMu.Lock()
+	defer m.saveMu.Unlock()
+	if m.failSave != nil {
+		if err := m.failSave(); err != nil {
+			return err
+		}
+	}
+	m.mu.Lock()
+	m.st.Epoch = m.cfg.Journal.Epoch()
+	data, err := m.st.encode()
+	m.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return writeState(m.cfg.StateFile, data)
+}
+
+func (m *Manager) logFailure(p *point, err error) {
+	m.mu.Lock()
+	n, ok := m.lim.allow()
+	m.mu.Unlock()
+	if !ok {
+		return
+	}
+	if p == nil {
+		m.log.Error("session: failed; retrying", "err", err, "failures_since_last_log", n)
+		return
+	}
+	m.log.Error("session: step failed; retrying", "point", p.ID, "device", p.Device, "err", err, "failures_since_last_log", n)
+}
+
+func hash(s string) string {
+	if s == "" {
+		return ""
+	}
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }

@@ -72,6 +72,13 @@ type Config struct {
 	MinBackoff     time.Duration // first reconnect delay (1 s)
 	MaxBackoff     time.Duration // reconnect delay cap (DefaultMaxBackoff, at most MaxBackoffCap); each delay is jittered to 50–100 %
 
+	// OnCommand, when set, takes each message on the command topic
+	// (reading.CmdTopic) and returns the reply to publish on
+	// reading.ReplyTopic (nil: none); edge/command's Handler.Handle. It is
+	// called on one goroutine, in order; messages beyond a queue of 16
+	// waiting are dropped (central asks again).
+	OnCommand func(ctx context.Context, msg []byte) []byte
+
 	Clock Clock
 	Log   *slog.Logger // names the site (the caller adds site=)
 }
@@ -401,6 +408,23 @@ func (u *Uplink) session(ctx context.Context) (connected bool, err error) {
 	if err := u.wait(ctx, c.Subscribe(reading.AckTopic(u.cfg.Site), 1, u.onAck), "subscribe to acks"); err != nil {
 		return false, err
 	}
+	if u.cfg.OnCommand != nil {
+		cmds := make(chan []byte, 16)
+		cctx, stopCmds := context.WithCancel(ctx)
+		var cwg sync.WaitGroup
+		defer func() { stopCmds(); cwg.Wait() }() // before the disconnect
+		cwg.Go(func() { u.commands(cctx, c, cmds) })
+		onCmd := func(_ mqtt.Client, m mqtt.Message) {
+			select {
+			case cmds <- m.Payload():
+			default:
+				u.log.Warn("uplink dropping a command: too many waiting", "topic", m.Topic())
+			}
+		}
+		if err := u.wait(ctx, c.Subscribe(reading.CmdTopic(u.cfg.Site), 1, onCmd), "subscribe to commands"); err != nil {
+			return false, err
+		}
+	}
 	if err := u.wait(ctx, c.Publish(reading.StatusTopic(u.cfg.Site), 1, true, StatusOnline), "publish status"); err != nil {
 		return false, err
 	}
@@ -419,6 +443,24 @@ func (u *Uplink) session(ctx context.Context) (connected bool, err error) {
 		return true, nil
 	}
 	return true, err
+}
+
+// commands hands each command to OnCommand and publishes its reply.
+func (u *Uplink) commands(ctx context.Context, c publisher, cmds <-chan []byte) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case msg := <-cmds:
+			reply := u.cfg.OnCommand(ctx, msg)
+			if reply == nil {
+				continue
+			}
+			if err := u.wait(ctx, c.Publish(reading.ReplyTopic(u.cfg.Site), 1, false, reply), "publish reply"); err != nil {
+				u.log.Warn("uplink reply not published; central times out and asks again", "err", err)
+			}
+		}
+	}
 }
 
 // wait waits for a paho token, ctx or ConnectTimeout.

@@ -116,6 +116,10 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	opToken, err := demoBilling(site, ccfg)
+	if err != nil {
+		return err
+	}
 
 	// Central stops last, so the edge can still say goodbye over MQTT.
 	var wg, centralWG sync.WaitGroup
@@ -164,6 +168,7 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) error {
 	fmt.Fprintf(w, "parkgrid demo: simulator Modbus %s (control API http://%s), edge EMS REST http://%s/api/v1/site, MQTT %s, central http://%s/api/v1/ingest/stats\n",
 		simulator.ModbusAddr(sim.MainListener), simulator.APIAddr(), rest, central.Broker, central.HTTP)
 	printLogins(w, creds, rest, central.Broker, site)
+	printDriverExample(w, central.HTTP, opToken, ccfg)
 	fmt.Fprintln(w, "Ctrl-C stops it.")
 
 	if cfg.View > 0 {
