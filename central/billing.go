@@ -49,6 +49,19 @@ type billing struct {
 	catalog      *catsql.Store
 	api          *api.API
 	close        func()
+
+	// For mail and jobs (mailwire.go, jobswire.go): the handle and dialect
+	// the billing tables are on (pool: PostgreSQL's, else nil), the
+	// invoices, the usage report's rows, and a signal after every invoice
+	// this replica issued.
+	db       *sql.DB
+	dialect  string
+	pool     *pgxpool.Pool
+	invoices invoiceReader
+	usage    report.Source
+	invoiced chan struct{}
+
+	codes *acsql.Store // for the web app (web.go)
 }
 
 // meterKeys reads the meter's current key from central's store.
@@ -167,6 +180,7 @@ func openBilling(ctx context.Context, cfg *centralconfig.Config, st store.Store,
 		dialect  string
 		sessions session.Store
 		invoices invoiceReader
+		pool     *pgxpool.Pool
 		closers  []func()
 	)
 	closeAll := func() {
@@ -193,7 +207,8 @@ func openBilling(ctx context.Context, cfg *centralconfig.Config, st store.Store,
 			return invoicesqlite.Get(ctx, db, op, n)
 		}
 	case centralconfig.DriverPostgres:
-		pool, err := pgxpool.New(ctx, cfg.Store.DSN)
+		var err error
+		pool, err = pgxpool.New(ctx, cfg.Store.DSN)
 		if err != nil {
 			return nil, fmt.Errorf("billing: connect: %w", err)
 		}
@@ -218,6 +233,7 @@ func openBilling(ctx context.Context, cfg *centralconfig.Config, st store.Store,
 		return nil, err
 	}
 	b.close = closeAll
+	b.db, b.dialect, b.pool, b.invoices = db, dialect, pool, invoices
 	// Finish what a crash interrupted before the API takes new work (the
 	// jobs repeat it periodically); a session it cannot finish is logged.
 	rep, err := b.sessions.Reconcile(ctx, now())
@@ -253,13 +269,15 @@ func buildBilling(ctx context.Context, cfg *centralconfig.Config, db *sql.DB, di
 		webhooks[cfg.Payment.Provider] = provider
 	}
 	issuers := catalog.Issuers{Store: cat, Keys: meterKeys{st}}
-	svc, err := session.New(session.Config{Store: sessions, Payments: pay, Snapshots: storesnap.New(st), Issuers: issuers,
+	invoiced := make(chan struct{}, 1) // mailwire.go: the receipt goes out at once
+	svc, err := session.New(session.Config{Store: invoiceHook{Store: sessions, issued: invoiced}, Payments: pay, Snapshots: storesnap.New(st), Issuers: issuers,
 		Logger: log.With("component", "session")})
 	if err != nil {
 		return nil, err
 	}
+	usage := report.SessionSource{Sessions: sessions, Labels: codeLabels{codes}}
 	reports := report.Handler(report.HandlerConfig{
-		Usage:    report.SessionSource{Sessions: sessions, Labels: codeLabels{codes}},
+		Usage:    usage,
 		Stations: catalog.Stations{Store: cat, Keys: meterKeys{st}},
 		Records:  report.SessionRecords{Sessions: sessions, Issuers: issuers},
 		Operator: api.OperatorOf, Logger: log.With("component", "report"),
@@ -268,12 +286,12 @@ func buildBilling(ctx context.Context, cfg *centralconfig.Config, db *sql.DB, di
 		Catalog: cat, Codes: codes, Sessions: svc, SessionStore: sessions, Invoices: invoices, Edge: edge,
 		Holds: holds, Webhooks: webhooks, Provider: cfg.Payment.Provider, CodeCapWh: cfg.API.CodeEnergyCapWh,
 		HoldValidity: cfg.API.HoldValidity, TokenKey: tokenKey(key), Reports: reports, Now: now, Logger: log.With("component", "api"),
-		Live: liveEnergy{st: st, sessions: sessions, now: now},
+		Live: liveEnergy{st: st, sessions: sessions, now: now}, Readings: st,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &billing{sessions: svc, sessionStore: sessions, catalog: cat, api: a}, nil
+	return &billing{sessions: svc, sessionStore: sessions, catalog: cat, api: a, usage: usage, invoiced: invoiced, codes: codes}, nil
 }
 
 // seedCatalog stores the config's operators, tariffs, sites, points and

@@ -174,13 +174,34 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := runSessions(runCtx, &wg, bill.sessions, bill.sessionStore, st, log.With("component", "sessionrun")); err != nil {
 		return err
 	}
+	// Receipt e-mails and the periodic jobs (mailwire.go, jobswire.go);
+	// they stop with runCtx.
+	mailer, err := openMail(ctx, cfg, bill, os.Getenv, s.now(), log.With("component", "mail"))
+	if err != nil {
+		return err
+	}
+	if err := startJobs(runCtx, &wg, cfg, bill, mailer, edgeStopper(s.commands), s.now, log.With("component", "jobs")); err != nil {
+		return err
+	}
 
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.Handle("/api/v1/ingest/stats", in.StatsHandler())
-	mux.Handle("/api/v1/ingest/gateways", ingest.ProgressHandler(st))
+	// ops: /metrics and /api/v1/ingest/* stay off the public surface
+	// (web.go's serveOps: on the main listener only when it is loopback).
+	mux, ops := http.NewServeMux(), http.NewServeMux()
+	ops.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	ops.Handle("/api/v1/ingest/stats", in.StatsHandler())
+	ops.Handle("/api/v1/ingest/gateways", ingest.ProgressHandler(st))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	if err := mountAPI(mux, bill); err != nil {
+		return err
+	}
+	// The driver app and dashboard at "/" (web.go), closed after the
+	// listeners have stopped.
+	closeWeb, err := mountWeb(ctx, mux, cfg, st, bill, s.commands, ackKey, s.now, log)
+	if err != nil {
+		return err
+	}
+	defer func() { cancel(); wg.Wait(); closeWeb() }()
+	if err := serveOps(runCtx, &wg, errs, mux, ops, cfg, log); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)

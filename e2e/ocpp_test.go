@@ -271,8 +271,9 @@ type meterValue struct {
 // start, start transaction with the signed begin value, meter values, a
 // 10 A charging profile that the simulated charger's setpoint follows, an
 // outage of the CSMS during the session, remote stop with the signed end
-// value, and malformed calls that get the right CALLERROR. Any schema
-// violation fails the test.
+// value, malformed calls that get the right CALLERROR, and a whole
+// transaction made while the CSMS is down (its id mapped after the
+// reconnect). Any schema violation fails the test.
 //
 // The outage is a compressed hour: MeterValueSampleInterval is 1 s
 // standing for 1 min, and the CSMS is unreachable for 60 samples (60 s of
@@ -290,7 +291,11 @@ func TestE2EOCPPStrictCSMS(t *testing.T) {
 	}
 	cs := startCSMS(t, map[string]string{identity: password})
 	s := e2eSim(t, 1, 0)
-	_ = s.UnplugCar(point)
+	// Only the OCPP point's car draws: no rotation or scarcity among the
+	// cars the simulator starts with decides when it gets current.
+	for _, p := range s.State().Points {
+		_ = s.UnplugCar(p.Name)
+	}
 	dir := e2eDir(t)
 
 	raw, err := os.ReadFile(filepath.Join(svctest.RepoRoot(t), "deploy", "site-small.yaml"))
@@ -423,6 +428,21 @@ func TestE2EOCPPStrictCSMS(t *testing.T) {
 	comp := cs.call(identity, "GetCompositeSchedule", map[string]any{"connectorId": 1, "duration": 600, "chargingRateUnit": "A"})
 	if b, _ := json.Marshal(comp); comp["status"] != "Accepted" || !strings.Contains(string(b), `"limit":10`) {
 		t.Errorf("GetCompositeSchedule: %s, want Accepted with a 10 A period", b)
+	}
+
+	// A 0 A profile on top: no current, the connector reports
+	// SuspendedEVSE; clearing it lifts the limit again.
+	zero := map[string]any{"connectorId": 1, "csChargingProfiles": map[string]any{
+		"chargingProfileId": 8, "transactionId": txID, "stackLevel": 2, "chargingProfilePurpose": "TxProfile", "chargingProfileKind": "Relative",
+		"chargingSchedule": map[string]any{"chargingRateUnit": "W", "chargingSchedulePeriod": []any{map[string]any{"startPeriod": 0, "limit": 0.0}}},
+	}}
+	if r := cs.call(identity, "SetChargingProfile", zero); r["status"] != "Accepted" {
+		t.Fatalf("SetChargingProfile 0 W: %v", r)
+	}
+	waitSim(t, s, point, "no current under a 0 W profile", 30*time.Second, func(p sim.PointState) bool { return p.SetpointA == 0 || !p.Enabled })
+	cs.wait("status SuspendedEVSE", 20*time.Second, statusIs("SuspendedEVSE"))
+	if r := cs.call(identity, "ClearChargingProfile", map[string]any{"id": 8}); r["status"] != "Accepted" {
+		t.Fatalf("ClearChargingProfile: %v", r)
 	}
 
 	// The CSMS becomes unreachable during the session.

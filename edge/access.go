@@ -49,7 +49,7 @@ func (u *edgeUplink) openCommands(key ed25519.PrivateKey, central ed25519.Public
 	return command.New(command.Config{
 		Site: u.d.site.ID, Gateway: u.d.site.Gateway, CentralKey: central, Key: key,
 		StateFile: filepath.Join(filepath.Dir(u.cfg.SessionState), "commands.json"),
-		Exec:      sm, Log: u.log.With("part", "commands"), Now: u.d.clk.Now,
+		Exec:      sm, SiteExec: siteCommands{u.d.ems}, Log: u.log.With("part", "commands"), Now: u.d.clk.Now,
 	})
 }
 

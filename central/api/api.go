@@ -98,8 +98,13 @@ type Config struct {
 	// Reports, when set, serves /api/v1/operator/reports/… (central/report's
 	// Handler, with OperatorOf as its operator); the API authenticates.
 	Reports http.Handler
-	Now     func() time.Time // nil: time.Now
-	Logger  *slog.Logger     // nil: discard
+	// SiteCommands sends set-limit and safety-reset to the edges (ems.go);
+	// nil: Edge, when it sends them too (central/command's Commander).
+	SiteCommands SiteCommands
+	// Readings, when set, serves the site load (ems.go).
+	Readings Readings
+	Now      func() time.Time // nil: time.Now
+	Logger   *slog.Logger     // nil: discard
 }
 
 // API is the REST API /api/v1 for drivers and operators.
@@ -198,6 +203,10 @@ func (a *API) routes() (*gin.Engine, error) {
 	op.GET("/codes/:id/uses", a.codeUses)
 	op.GET("/sessions", a.listSessions)
 	op.GET("/sessions/:id", a.getSession)
+	op.GET("/sites/:id/load", a.siteLoad) // ems.go: {id} is the site
+	op.PUT("/sites/:id/limit", a.putLimit)
+	op.DELETE("/sites/:id/limit", a.withdrawLimit)
+	op.POST("/sites/:id/alarms/reset", a.resetAlarm)
 	if a.c.Reports != nil {
 		reports := http.StripPrefix("/api/v1/operator/reports", a.c.Reports)
 		op.GET("/reports/usage", gin.WrapH(reports))
@@ -262,11 +271,16 @@ func (a *API) operatorAuth(c *gin.Context) {
 		return
 	}
 	c.Set("operator", t.Operator)
+	c.Set(tokenNameKey, t.Name)
 	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), operatorKey{}, t.Operator))
 	c.Next()
 }
 
 func operatorOf(c *gin.Context) string { return c.GetString("operator") }
+
+// tokenNameKey holds the operator token's name: who an audited action
+// (an alarm reset) was made by.
+const tokenNameKey = "tokenName"
 
 // driverToken is the session's driver token: HMAC-SHA256(TokenKey, id).
 // A retried start (same client id) gets the same token back.

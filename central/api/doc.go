@@ -17,6 +17,12 @@
 // Errors are JSON: {"error": {"code": …, "message": …}}, 401 without or
 // with an unknown token, 403 with a token of the wrong kind or session.
 //
+// Operators reach their sites' edges too (ems.go): GET
+// /operator/sites/{id}/load reads the latest stored readings, PUT and
+// DELETE /operator/sites/{id}/limit put a limit with expiry in force or
+// withdraw it, POST /operator/sites/{id}/alarms/reset resets the fire-alarm
+// latch (who is the token's name) — forwarded as signed commands.
+//
 // The API commands the edge through Edge (central/command): it authorises
 // a point when its session's hold is in place (with the session's class
 // and energy cap) and stops it when the driver stops. Payment webhooks

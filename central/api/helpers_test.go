@@ -43,6 +43,7 @@ type fakeEdge struct {
 	mu    sync.Mutex // protects the fields below
 	calls []edgeCall
 	Err   error
+	site  siteFake // set-limit and safety-reset (ems_test.go)
 }
 
 var _ api.Edge = (*fakeEdge)(nil)
@@ -106,6 +107,7 @@ type env struct {
 	snaps    *sessiontest.Snapshots
 	pay      *fake.Provider
 	edge     *fakeEdge
+	readings *fakeReadings // ems_test.go
 	api      *api.API
 	srv      http.Handler
 	tokens   map[string]string // operator → token
@@ -114,7 +116,7 @@ type env struct {
 func newEnv(t testing.TB, autoApprove bool) *env {
 	t.Helper()
 	gin.SetMode(gin.TestMode) // process-wide; cmd/parkgrid sets ReleaseMode
-	e := &env{t: t, now: catalogtest.T0, edge: &fakeEdge{}, memory: sessiontest.NewMemory(), snaps: &sessiontest.Snapshots{}, tokens: map[string]string{}}
+	e := &env{t: t, now: catalogtest.T0, edge: &fakeEdge{}, readings: &fakeReadings{}, memory: sessiontest.NewMemory(), snaps: &sessiontest.Snapshots{}, tokens: map[string]string{}}
 	db := sqldbtest.SQLite(t)
 	ctx := t.Context()
 	if err := sqlstore.Migrate(ctx, db, sqldb.SQLite, e.now); err != nil {
@@ -153,7 +155,8 @@ func newEnv(t testing.TB, autoApprove bool) *env {
 		Catalog: e.cat, Codes: e.codes, Sessions: e.sessions, SessionStore: e.memory, Invoices: memInvoices{e.memory},
 		Edge: e.edge, Holds: e.pay, Webhooks: map[string]payment.WebhookVerifier{"fake": e.pay, "stripe": stripeP}, Provider: "fake",
 		CodeCapWh: codeCapWh, TokenKey: bytes.Repeat([]byte{7}, 32), Reports: reports, Live: fakeLive{wh: 12_345, since: catalogtest.T0},
-		Now: func() time.Time { return e.now },
+		Readings: e.readings,
+		Now:      func() time.Time { return e.now },
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -250,7 +250,7 @@ func TestTenantMatrix(t *testing.T) {
 	e.finish(sa, 1_000)
 	sb := e.start("b", "client-0000000031")
 
-	ids := map[string]string{"tariffs": "a-only", "codes": "code-a", "sessions": sa.Session.ID}
+	ids := map[string]string{"tariffs": "a-only", "codes": "code-a", "sessions": sa.Session.ID, "sites": "site-a"}
 	tariffBody := api.TariffBody{ID: "a-only", Class: tariff.ClassEco, Currency: "EUR", EnergyPerKWhMinor: 11, VATRateBP: 1900}
 	tried := 0
 	for _, r := range e.api.Routes() {
@@ -269,6 +269,10 @@ func TestTenantMatrix(t *testing.T) {
 			body = tariffBody
 		case method == "PUT" && kind == "codes":
 			body = accesscode.Edit{Label: "b was here", MaxUses: 99}
+		case method == "PUT" && kind == "sites":
+			body = api.LimitRequest{MaxCurrentA: []float64{0, 0, 0}, TTLS: 60}
+		case method == "POST" && kind == "sites":
+			body = api.ResetRequest{Why: "b was here"}
 		}
 		tried++
 		code, b := e.do(method, strings.ReplaceAll(path, "{id}", id), tb, body)
@@ -276,7 +280,10 @@ func TestTenantMatrix(t *testing.T) {
 			t.Errorf("b: %s %s on a's id: %d %s", method, path, code, b)
 		}
 	}
-	if tried != 9 {
+	if len(e.edge.SiteCalls()) != 0 {
+		t.Errorf("b's requests on a's site reached the edge: %v", e.edge.SiteCalls())
+	}
+	if tried != 13 {
 		t.Errorf("tried %d id routes; the matrix lost routes", tried)
 	}
 	for _, path := range []string{"/api/v1/operator/tariffs", "/api/v1/operator/codes", "/api/v1/operator/sessions", "/api/v1/operator/points",

@@ -88,6 +88,11 @@ type Config struct {
 	Operators []Operator `yaml:"operators"`
 	Payment   Payment    `yaml:"payment"`
 	API       API        `yaml:"api"`
+	// Mail and Jobs (mail.go): receipts by e-mail, the periodic jobs.
+	Mail *Mail `yaml:"mail"`
+	Jobs Jobs  `yaml:"jobs"`
+	// Web (web.go): the driver app and the operator dashboard.
+	Web *Web `yaml:"web"`
 }
 
 // Store drivers.
@@ -293,6 +298,8 @@ func Parse(name string, raw []byte) (*Config, error) {
 	}
 	c.resolve(filepath.Dir(name))
 	c.resolveBilling(filepath.Dir(name))
+	c.resolveMail(filepath.Dir(name))
+	c.resolveWeb(filepath.Dir(name))
 	if c.CentralKey == "" {
 		c.CentralKey = DefaultCentralKey
 	}
@@ -350,6 +357,8 @@ func (c *Config) validate() error {
 	}
 	errs = append(errs, c.validateSecurity()...)
 	errs = append(errs, c.validateBilling()...)
+	errs = append(errs, c.validateMail()...)
+	errs = append(errs, c.validateWeb()...)
 
 	gws := make(map[string]bool)
 	keys := make(map[string]string)      // gateway pubkey → where

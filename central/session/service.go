@@ -475,6 +475,9 @@ func (sv *Service) bill(ctx context.Context, s Session, now time.Time) (invoice.
 // ReconcileReport counts what Reconcile did.
 type ReconcileReport struct {
 	Looked, Authorized, Billed, Released int
+	// Skipped counts sessions another replica (or a concurrent call)
+	// moved between the list and the move: not an error.
+	Skipped int
 }
 
 // Reconcile finishes what a crash interrupted (see doc.go): created
@@ -492,6 +495,7 @@ func (sv *Service) Reconcile(ctx context.Context, now time.Time) (ReconcileRepor
 	var errs []error
 	for _, s := range list {
 		rep.Looked++
+		listed := s
 		var err error
 		switch s.State {
 		case StateCreated:
@@ -507,10 +511,28 @@ func (sv *Service) Reconcile(ctx context.Context, now time.Time) (ReconcileRepor
 				rep.Released++
 			}
 		}
+		if err != nil && sv.movedMeanwhile(ctx, listed, err) {
+			rep.Skipped++
+			sv.log.Debug("reconcile: session moved meanwhile, skipped", "session", s.ID, "err", err)
+			continue
+		}
 		if err != nil {
 			errs = append(errs, err)
 			sv.log.Warn("reconcile session", "session", s.ID, "err", err)
 		}
 	}
 	return rep, errors.Join(errs...)
+}
+
+// movedMeanwhile reports whether err says the listed session s was moved
+// by someone else (another replica's Reconcile, the session runner, the
+// API) after the list: a conflict or a move its new state refuses, and the
+// stored version is no longer the listed one. That session is theirs to
+// finish; Reconcile finds it again if it still has work.
+func (sv *Service) movedMeanwhile(ctx context.Context, s Session, err error) bool {
+	if !errors.Is(err, ErrConflict) && !errors.Is(err, ErrIllegalTransition) && !errors.Is(err, invoice.ErrAlreadyIssued) {
+		return false
+	}
+	cur, rerr := sv.store.Session(ctx, s.ID)
+	return rerr == nil && cur.Version != s.Version
 }

@@ -22,6 +22,17 @@ type Executor interface {
 	Stop(ctx context.Context, point, session string) (result map[string]string, err error)
 }
 
+// Site carries out the site commands (the edge's EMS adapter: the same
+// way into the control loop and the safety latch as the local EMS API's).
+type Site interface {
+	// SetLimit puts l in force at now (or withdraws the limit in force)
+	// under requestID and returns what the chargers may draw after it.
+	SetLimit(ctx context.Context, l reading.SiteLimit, requestID string, now time.Time) (reading.LimitInForce, error)
+	// ResetSafety releases the safety latch; it refuses while the alarm is
+	// still present, saying why.
+	ResetSafety(ctx context.Context, who, why string, now time.Time) error
+}
+
 // Config configures a Handler.
 type Config struct {
 	Site       string
@@ -30,6 +41,7 @@ type Config struct {
 	Key        ed25519.PrivateKey // the gateway's: signs replies
 	StateFile  string             // the done file (see the package doc)
 	Exec       Executor
+	SiteExec   Site             // set-limit and safety-reset; nil: refused
 	Log        *slog.Logger     // nil: discard
 	Now        func() time.Time // nil: time.Now
 }
@@ -137,7 +149,7 @@ func (h *Handler) Handle(ctx context.Context, msg []byte) []byte {
 		e.Error = err.Error()
 		h.log.Warn("command failed", "id", c.ID, "kind", c.Kind, "err", err)
 	} else {
-		h.log.Info("command executed", "id", c.ID, "kind", c.Kind, "point", c.Args[reading.ArgPoint], "session", c.Args[reading.ArgSession])
+		h.log.Info("command executed", "id", c.ID, "kind", c.Kind, "point", c.Args[reading.ArgPoint], "session", c.Args[reading.ArgSession], "result", result)
 	}
 	if serr := h.done.save(h.cfg.StateFile); serr != nil {
 		// Executed and noted as started: a replay is refused all the same.
@@ -161,9 +173,46 @@ func (h *Handler) execute(ctx context.Context, c reading.Command) (map[string]st
 			return nil, fmt.Errorf("%w: stop needs %s and %s", reading.ErrMalformed, reading.ArgPoint, reading.ArgSession)
 		}
 		return h.cfg.Exec.Stop(ctx, p, s)
+	case reading.KindSetLimit, reading.KindSafetyReset:
+		return h.site(ctx, c)
 	}
-	return nil, fmt.Errorf("unknown command kind %q (this edge knows %q and %q)", c.Kind, reading.KindAuthorise, reading.KindStop)
+	return nil, fmt.Errorf("unknown command kind %q (this edge knows %s)", c.Kind, knownKinds)
 }
+
+// knownKinds are the command kinds this edge knows, as its error names them.
+const knownKinds = reading.KindAuthorise + ", " + reading.KindStop + ", " + reading.KindSetLimit + ", " + reading.KindSafetyReset
+
+// site runs a site command: set-limit under the request id
+// "central/<command id>", safety-reset with who marked as central's.
+func (h *Handler) site(ctx context.Context, c reading.Command) (map[string]string, error) {
+	if h.cfg.SiteExec == nil {
+		return nil, fmt.Errorf("%s: this edge takes no site commands (no control loop wired)", c.Kind)
+	}
+	now := h.cfg.Now()
+	if c.Kind == reading.KindSafetyReset {
+		r, err := reading.ParseSafetyReset(c.Args)
+		if err != nil {
+			return nil, err
+		}
+		if err := h.cfg.SiteExec.ResetSafety(ctx, r.Who+" via central", r.Why, now); err != nil {
+			return nil, err
+		}
+		return map[string]string{"state": "reset"}, nil
+	}
+	l, err := reading.ParseSiteLimit(c.Args)
+	if err != nil {
+		return nil, err
+	}
+	eff, err := h.cfg.SiteExec.SetLimit(ctx, l, RequestID(c.ID), now)
+	if err != nil {
+		return nil, err
+	}
+	return eff.Result(), nil
+}
+
+// RequestID is the request id a set-limit command's limit is kept under
+// at the edge (shown in the EMS API's site state).
+func RequestID(commandID string) string { return "central/" + commandID }
 
 // reply signs r; nil if it cannot be encoded (logged).
 func (h *Handler) reply(r reading.Reply) []byte {

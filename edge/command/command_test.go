@@ -50,13 +50,14 @@ func (f *fakeExec) Stop(_ context.Context, point, session string) (map[string]st
 type rig struct {
 	h    *Handler
 	exec *fakeExec
+	site *fakeSite
 	now  time.Time
 	file string
 }
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	r := &rig{exec: &fakeExec{}, now: t0, file: filepath.Join(t.TempDir(), "commands.json")}
+	r := &rig{exec: &fakeExec{}, site: &fakeSite{}, now: t0, file: filepath.Join(t.TempDir(), "commands.json")}
 	r.open(t)
 	return r
 }
@@ -64,7 +65,7 @@ func newRig(t *testing.T) *rig {
 func (r *rig) open(t *testing.T) {
 	t.Helper()
 	h, err := New(Config{Site: "mitte", Gateway: "gw-1", CentralKey: centralKey.Public().(ed25519.PublicKey), Key: gwKey,
-		StateFile: r.file, Exec: r.exec, Now: func() time.Time { return r.now }})
+		StateFile: r.file, Exec: r.exec, SiteExec: r.site, Now: func() time.Time { return r.now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestCommands(t *testing.T) {
 		},
 		"unknown kind": {
 			msg:       func(t *testing.T) []byte { return seal(t, reading.Command{ID: "c-3", Kind: "reboot"}, centralKey) },
-			wantReply: &reading.Reply{ID: "c-3", Error: `unknown command kind "reboot" (this edge knows "authorise" and "stop")`},
+			wantReply: &reading.Reply{ID: "c-3", Error: `unknown command kind "reboot" (this edge knows authorise, stop, set-limit, safety-reset)`},
 		},
 		"bad args": {
 			msg: func(t *testing.T) []byte {
@@ -263,19 +264,23 @@ func FuzzHandle(f *testing.F) {
 	f.Add(mustSeal(reading.Command{ID: "c-2", Gateway: "gw-1", Kind: "stop", Expires: t0.Add(time.Minute), Args: map[string]string{"point": "p", "session": "s"}}, centralKey))
 	f.Add(mustSeal(authorise("c-3"), gwKey))
 	f.Add([]byte(`{"body":"eyJ2IjoyfQ==","sig":""}`))
+	ma := [3]int64{20_000, 20_000, 20_000}
+	f.Add(mustSeal(reading.Command{ID: "c-4", Kind: reading.KindSetLimit, Args: reading.SiteLimit{MaxCurrentMA: &ma, TTL: time.Minute}.Args()}, centralKey))
+	f.Add(mustSeal(reading.Command{ID: "c-5", Kind: reading.KindSetLimit, Args: reading.SiteLimit{}.Args()}, centralKey))
+	f.Add(mustSeal(reading.Command{ID: "c-6", Kind: reading.KindSafetyReset, Args: reading.SafetyReset{Who: "ops", Why: "all clear"}.Args()}, centralKey))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		exec := &fakeExec{}
+		exec, site := &fakeExec{}, &fakeSite{}
 		h, err := New(Config{Site: "mitte", Gateway: "gw-1", CentralKey: centralKey.Public().(ed25519.PublicKey), Key: gwKey,
-			StateFile: filepath.Join(dir, "done.json"), Exec: exec, Now: func() time.Time { return t0 }})
+			StateFile: filepath.Join(dir, "done.json"), Exec: exec, SiteExec: site, Now: func() time.Time { return t0 }})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer os.Remove(filepath.Join(dir, "done.json"))
 		out := h.Handle(context.Background(), msg)
 		c, cerr := reading.OpenCommand(msg, centralKey.Public().(ed25519.PublicKey), "gw-1", t0)
-		if cerr != nil && len(exec.calls) > 0 {
-			t.Fatalf("executed %v from a message OpenCommand refuses: %v", exec.calls, cerr)
+		if cerr != nil && len(exec.calls)+len(site.calls) > 0 {
+			t.Fatalf("executed %v %v from a message OpenCommand refuses: %v", exec.calls, site.calls, cerr)
 		}
 		if out != nil && cerr != nil && !errors.Is(cerr, reading.ErrExpired) {
 			t.Fatalf("answered a message that is not an authentic command: %v", cerr)
@@ -284,8 +289,8 @@ func FuzzHandle(f *testing.F) {
 			t.Fatalf("no answer to command %s", c.ID)
 		}
 		h.Handle(context.Background(), msg)
-		if len(exec.calls) > 1 {
-			t.Fatalf("executed twice: %v", exec.calls)
+		if len(exec.calls)+len(site.calls) > 1 {
+			t.Fatalf("executed twice: %v %v", exec.calls, site.calls)
 		}
 	})
 }

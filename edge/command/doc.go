@@ -4,7 +4,11 @@
 // before it decodes anything, refuses a command for another gateway, one
 // past its expiry and one it has carried out before, executes the rest
 // through an Executor and answers with a Reply signed by the gateway's key,
-// published on …/up/reply under the command's id.
+// published on …/up/reply under the command's id. Session commands
+// (authorise, stop) go to an Executor, site commands (set-limit,
+// safety-reset) to a Site: the edge's EMS adapter, so a limit from central
+// is the same as one from the local EMS API (request id
+// "central/<command id>"), and a reset is audited as "<who> via central".
 //
 // # At most once
 //

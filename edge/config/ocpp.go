@@ -197,10 +197,9 @@ func (v *validator) ocpp() {
 		}
 		ids[p.ID] = true
 		if i, ok := cpIndex[p.ID]; ok {
-			switch cp := &v.site.ChargePoints[i]; cp.Access {
-			case AccessCentral:
-				v.errf(path+".id", "ocpp: charge point %q has access central; a point is either under central or under the OCPP CSMS", p.ID)
-			default:
+			// access central beside ocpp is refused with the charge point
+			// (validate.go); every other point here gets access ocpp.
+			if cp := &v.site.ChargePoints[i]; cp.Access != AccessCentral {
 				cp.Access = AccessOCPP
 			}
 		}

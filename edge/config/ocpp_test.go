@@ -99,7 +99,7 @@ func TestOCPPConfigBad(t *testing.T) {
 		{"unset env", "ocpp:\n  url: wss://csms/ocpp\n  charge_points: [{id: cp-1, password_env: PG_TEST_OCPP_UNSET_XYZ}]\n", "environment variable PG_TEST_OCPP_UNSET_XYZ is empty or unset"},
 		{"heartbeat", "ocpp:\n  url: wss://csms/ocpp\n  heartbeat: 10ms\n  charge_points: [{id: cp-1, " + pw + "}]\n", "heartbeat 10ms must be at least 1s"},
 		{"reconnect order", "ocpp:\n  url: wss://csms/ocpp\n  reconnect_min: 10s\n  reconnect_max: 1s\n  charge_points: [{id: cp-1, " + pw + "}]\n", "reconnect_max 1s is below reconnect_min 10s"},
-		{"central and ocpp", "#access central\nocpp:\n  url: wss://csms/ocpp\n  charge_points: [{id: cp-1, " + pw + "}]\n", `charge point "cp-1" has access central; a point is either`},
+		{"central and ocpp", "#access central\nocpp:\n  url: wss://csms/ocpp\n  charge_points: [{id: cp-1, " + pw + "}]\n", `access central and an OCPP central system exclude each other`},
 		{"access ocpp unlisted", "#access ocpp\n", `charge_points[0].access: charge point "cp-1": access ocpp, but the ocpp: section does not list it`},
 		{"unknown field", "ocpp:\n  url: wss://csms/ocpp\n  colour: red\n  charge_points: [{id: cp-1, " + pw + "}]\n", `unknown field "colour" in ocpp`},
 	} {

@@ -12,22 +12,11 @@ const (
 	StatusUnavailable   = "Unavailable"
 	StatusFaulted       = "Faulted"
 
-	ErrNone           = "NoError"
-	ErrEVComm         = "EVCommunicationError"
-	ErrInternal       = "InternalError"
-	ErrOther          = "OtherError"
-	ErrPowerMeter     = "PowerMeterFailure"
-	ErrHighTemp       = "HighTemperature"
-	ErrOverCurrent    = "OverCurrentFailure"
-	ErrPowerSwitch    = "PowerSwitchFailure"
-	ErrGroundFailure  = "GroundFailure"
-	ErrConnectorLock  = "ConnectorLockFailure"
-	ErrResetFailure   = "ResetFailure"
-	ErrUnderVoltage   = "UnderVoltage"
-	ErrOverVoltage    = "OverVoltage"
-	ErrReaderFailure  = "ReaderFailure"
-	ErrWeakSignal     = "WeakSignal"
-	ErrLocalListClash = "LocalListConflict"
+	ErrNone       = "NoError"
+	ErrEVComm     = "EVCommunicationError"
+	ErrInternal   = "InternalError"
+	ErrOther      = "OtherError"
+	ErrPowerMeter = "PowerMeterFailure"
 )
 
 // PointView is what the edge knows of a charge point at one moment (the

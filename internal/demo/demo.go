@@ -47,6 +47,9 @@ type Config struct {
 	Speed   float64       // simulated seconds per wall second (0: the simulator config's)
 	View    time.Duration // live view interval (0: no live view)
 	For     time.Duration // stop after this long (0: until ctx ends)
+	// HTTP is central's listener: API, driver app and dashboard
+	// ("": DefaultHTTP, http://localhost:8080; port 0: a free one).
+	HTTP string
 }
 
 // Run runs the demo until ctx ends or cfg.For elapses. It writes the
@@ -111,6 +114,16 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) error {
 	ccfg.Store.Driver = centralconfig.DriverSQLite
 	ccfg.Store.Path = filepath.Join(cfg.Dir, "central.db")
 	ccfg.CentralKey = centralKeyPath
+	// Receipts go to the demo's own SMTP sink (mailsink.go), nightly
+	// reports into the demo directory.
+	ccfg.Jobs.ReportsDir = filepath.Join(cfg.Dir, "reports")
+	sink, err := demoMail(cfg.Dir, ccfg, w, log.With("daemon", "mail"))
+	if err != nil {
+		return err
+	}
+	if sink != nil {
+		defer sink.Close() // after central stopped: it may be delivering
+	}
 	ccfg.Gateways = []centralconfig.Gateway{{ID: site.Gateway, Site: site.ID, PubKey: hex.EncodeToString(gwPub), Meters: demoMeterKeys(simulator.State())}}
 	creds, err := secure(cfg.Dir, site, ccfg, gwKey)
 	if err != nil {
@@ -118,6 +131,13 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) error {
 	}
 	opToken, err := demoBilling(site, ccfg)
 	if err != nil {
+		return err
+	}
+	webLogin, err := demoWeb(cfg.Dir, cfg.HTTP, ccfg)
+	if err != nil {
+		return err
+	}
+	if err := plugDemoCar(simulator, site, ccfg); err != nil {
 		return err
 	}
 
@@ -169,6 +189,8 @@ func Run(ctx context.Context, cfg Config, w io.Writer, log *slog.Logger) error {
 		simulator.ModbusAddr(sim.MainListener), simulator.APIAddr(), rest, central.Broker, central.HTTP)
 	printLogins(w, creds, rest, central.Broker, site)
 	printDriverExample(w, central.HTTP, opToken, ccfg)
+	printMail(w, sink)
+	printWeb(w, webLogin)
 	fmt.Fprintln(w, "Ctrl-C stops it.")
 
 	if cfg.View > 0 {
