@@ -11,7 +11,11 @@ package e2e
 //	go test -count=1 -run TestLoadmgmtSite200 -v ./e2e/                        # 200 points, 30 s (make test)
 //	go test -run '^$' -bench LoadmgmtSite1000 -benchtime 1x -timeout 20m ./e2e/  # 1,000 points, 5 min
 //
-// PARKGRID_E2E_LM_SECONDS overrides the measured time of either.
+// The benchmark then runs the same site with the edge binary (`parkgrid
+// edge`) as a process of its own, for its memory. PARKGRID_E2E_LM_SECONDS
+// overrides the measured time of either, PARKGRID_E2E_LM_RSS_SECONDS the
+// binary's (default 60 s); PARKGRID_E2E_LM_DEBUG logs what the edge
+// believed at every sample that broke a limit.
 
 import (
 	"context"
@@ -361,47 +365,8 @@ func runLMSite(tb testing.TB, n int, warmUp, measure time.Duration, binary strin
 			// three, and draws its current on one phase only. That much
 			// more unbalance is allowed while the edge does not know the
 			// car (it says so in its status: CarPhases 0).
-			if (charging == 0 || unb > float64(site.unbalanceA)+eps) && os.Getenv("PARKGRID_E2E_LM_DEBUG") != "" {
-				reasons := map[string]int{}
-				var setp, drawnEdge [3]int64
-				for _, p := range est.Points {
-					reasons[p.Reason]++
-					for ph := range 3 {
-						drawnEdge[ph] += p.CurrentMA[ph]
-					}
-				}
-				// the simulator's setpoints per grid phase, by the car's real phases
-				phasesOf := map[string]int{}
-				for _, p := range est.Points {
-					phasesOf[p.ID] = p.CarPhases
-				}
-				var believed [3]int64
-				wrong, unknown := 0, 0
-				for _, p := range st.Points {
-					if p.Car == nil || !p.Enabled {
-						continue
-					}
-					for cp := range p.Car.Phases {
-						setp[gridPhase(p.Rotation, cp)] += int64(p.OfferedA)
-					}
-					bp := phasesOf[p.Name]
-					switch {
-					case bp == 0:
-						unknown++
-						if unknown <= 3 {
-							tb.Logf("unknown: %s phases %d offered %d drawing %v", p.Name, p.Car.Phases, p.OfferedA, p.CurrentA)
-						}
-						bp = 3
-					case bp != p.Car.Phases:
-						wrong++
-					}
-					for cp := range bp {
-						believed[gridPhase(p.Rotation, cp)] += int64(p.OfferedA)
-					}
-				}
-				tb.Logf("offered by the phases the edge knows %v; %d cars of unknown phases offered current, %d known wrong", believed, unknown, wrong)
-				tb.Logf("t+%s: drawn %v; offered by the cars' phases %v; edge's plan at the grid %v, its meters %v (step %s ago); reasons %v",
-					at.Round(time.Millisecond), ev, setp, est.Limits[0].Load, drawnEdge, now.Sub(est.At).Round(time.Millisecond), reasons)
+			if (charging == 0 || unb > float64(site.unbalanceA)+eps) && binary == "" && os.Getenv("PARKGRID_E2E_LM_DEBUG") != "" {
+				lmDebug(tb, at, est, st, ev, gridPhase)
 			}
 			if newOnePhaseA > 0 {
 				run.newSamples++
@@ -481,6 +446,58 @@ func (r lmRun) report(tb testing.TB, n int) {
 	if r.nViolations > 0 {
 		tb.Errorf("%d limit violations in the simulator's drawn currents (worst by %.3f A), first: %s", r.nViolations, r.maxOverA, strings.Join(r.violations, "; "))
 	}
+}
+
+// lmDebug logs what the edge believed at a sample that broke a limit or had
+// no car charging (PARKGRID_E2E_LM_DEBUG set): the offered current by the
+// cars' real phases and by the phases the edge knows, the plan, and the
+// points' reasons.
+func lmDebug(tb testing.TB, at time.Duration, est control.Status, st sim.State, ev [3]float64, gridPhase func(string, int) int) {
+	reasons := map[string]int{}
+	var setp, drawnEdge [3]int64
+	for _, p := range est.Points {
+		reasons[p.Reason]++
+		for ph := range 3 {
+			drawnEdge[ph] += p.CurrentMA[ph]
+		}
+	}
+	// The simulator's setpoints per grid phase, by the cars' real phases
+	// and by the phases the edge knows.
+	phasesOf := map[string]int{}
+	for _, p := range est.Points {
+		phasesOf[p.ID] = p.CarPhases
+	}
+	var believed [3]int64
+	wrong, unknown := 0, 0
+	for _, p := range st.Points {
+		if p.Car == nil || !p.Enabled {
+			continue
+		}
+		for cp := range p.Car.Phases {
+			setp[gridPhase(p.Rotation, cp)] += int64(p.OfferedA)
+		}
+		bp := phasesOf[p.Name]
+		switch {
+		case bp == 0:
+			unknown++
+			if unknown <= 3 {
+				tb.Logf("unknown: %s phases %d offered %d drawing %v", p.Name, p.Car.Phases, p.OfferedA, p.CurrentA)
+			}
+			bp = 3
+		case bp != p.Car.Phases:
+			wrong++
+		}
+		for cp := range bp {
+			believed[gridPhase(p.Rotation, cp)] += int64(p.OfferedA)
+		}
+	}
+	var plan [3]int64
+	if len(est.Limits) > 0 {
+		plan = est.Limits[0].Load // the grid connection's
+	}
+	tb.Logf("offered by the phases the edge knows %v; %d cars of unknown phases offered current, %d known wrong", believed, unknown, wrong)
+	tb.Logf("t+%s: drawn %v; offered by the cars' phases %v; edge's plan at the grid %v, its meters %v (step %s ago); reasons %v",
+		at.Round(time.Millisecond), ev, setp, plan, drawnEdge, st.Wall.Sub(est.At).Round(time.Millisecond), reasons)
 }
 
 func lmSeconds(def int) time.Duration {

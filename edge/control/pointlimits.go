@@ -161,7 +161,10 @@ func capFor(m pointLimits, p *pointState, now time.Time) (pointCap, bool) {
 	if !ok {
 		return pointCap{}, false
 	}
+	// The point's minimum as loadmgmt takes it: at least 6 A, in whole
+	// amperes (rounded up).
 	minMA := max(p.static.MinCurrentMA, loadmgmt.MinCurrentMA)
+	minMA = (minMA + loadmgmt.StepMA - 1) / loadmgmt.StepMA * loadmgmt.StepMA
 	if maxMA < minMA {
 		maxMA = 0
 	}

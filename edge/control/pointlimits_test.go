@@ -229,3 +229,29 @@ func TestEffectivePointLimitTieAndExpiry(t *testing.T) {
 		t.Error("pruning changed the map a step may be reading")
 	}
 }
+
+// TestCapBelowTheMinimumIsZero: a limit below the point's minimum current,
+// as loadmgmt takes it (at least 6 A, whole amperes rounded up), is 0.
+func TestCapBelowTheMinimumIsZero(t *testing.T) {
+	tests := []struct {
+		minMA, limitMA, want int64
+	}{
+		{0, 5999, 0},
+		{0, 6000, 6000},
+		{0, 10500, 10500},
+		{6500, 6999, 0}, // the point's minimum is 7 A
+		{6500, 7000, 7000},
+		{8000, 7999, 0},
+	}
+	for _, tt := range tests {
+		p := &pointState{Point: Point{ID: "p"}}
+		p.static.MinCurrentMA = tt.minMA
+		c, ok := capFor(pointLimits{"p": {"ocpp": {maxMA: tt.limitMA}}}, p, t0)
+		if !ok || c.maxMA != tt.want || c.source != "ocpp" {
+			t.Errorf("min %d mA, limit %d mA: cap %+v %v, want %d mA", tt.minMA, tt.limitMA, c, ok, tt.want)
+		}
+	}
+	if _, ok := capFor(pointLimits{}, &pointState{Point: Point{ID: "p"}}, t0); ok {
+		t.Error("a cap without a limit")
+	}
+}

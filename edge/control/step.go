@@ -261,6 +261,9 @@ func (l *Loop) Step(ctx context.Context, now time.Time) {
 		if l.disobeys(x.p, now) {
 			a.CurrentMA = 0
 		}
+		if a.Phases == 0 { // not planned (a failed plan): what the loop knows
+			a.Phases = l.phasesOf(x.p)
+		}
 		allocs = append(allocs, a)
 	}
 	for i := range vs {
