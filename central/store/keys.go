@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parkgrid/parkgrid/internal/sqldb"
 )
 
 // Key lifecycle. A gateway has a key history: enrolling a new key appends
@@ -215,19 +217,7 @@ func (n NullTime) Value() (driver.Value, error) {
 }
 
 // Rebind turns ? placeholders into $1, $2 … (PostgreSQL).
-func Rebind(query string) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func Rebind(query string) string { return sqldb.Bind(sqldb.Postgres, query) }
 
 // queryRows runs q and calls each for every row.
 func queryRows(ctx context.Context, tx Tx, each func(Rows) error, q string, args ...any) error {
