@@ -89,7 +89,9 @@ func (s *Service) Addrs(ctx context.Context) (Addrs, error) {
 // Run runs central until ctx ends: store (migrated), enrolment of the
 // configured gateways and meter keys, the embedded broker when no external
 // one is configured, ingest, the optional InfluxDB writer and the HTTP
-// listener (/metrics, /api/v1/ingest/stats, /healthz). It returns nil when
+// listener (/healthz, the REST API, with web.public_url the driver app and
+// dashboard at / (web.go), and /metrics and /api/v1/ingest/* unless they go
+// to web.metrics_listen). It returns nil when
 // ctx ends, or the first error that stopped it.
 func (s *Service) Run(ctx context.Context) error {
 	var once sync.Once

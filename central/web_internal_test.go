@@ -1,8 +1,13 @@
 package central
 
 import (
+	"context"
 	"crypto/ed25519"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,5 +80,34 @@ func TestWebSecret(t *testing.T) {
 	fixed := []byte("0123456789abcdef0123456789abcdef-configured")
 	if string(webSecret(&centralconfig.Web{Secret: fixed}, k1)) != string(fixed) {
 		t.Error("configured secret not used")
+	}
+}
+
+// TestServeOps: with the web app on a public address, /metrics and the
+// ingest endpoints are not on the main mux; on loopback they are.
+func TestServeOps(t *testing.T) {
+	for _, tc := range []struct {
+		listen string
+		onMain bool
+	}{{"0.0.0.0:8080", false}, {"127.0.0.1:8080", true}} {
+		ctx, cancel := context.WithCancel(t.Context())
+		var wg sync.WaitGroup
+		mux, ops := http.NewServeMux(), http.NewServeMux()
+		ops.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "metrics") })
+		ops.HandleFunc("/api/v1/ingest/stats", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "stats") })
+		cfg := &centralconfig.Config{HTTP: centralconfig.HTTP{Listen: tc.listen},
+			Web: &centralconfig.Web{PublicURL: "https://charge.example.com", MetricsListen: "127.0.0.1:0"}}
+		if err := serveOps(ctx, &wg, make(chan error, 1), mux, ops, cfg, slog.New(slog.DiscardHandler)); err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{"/metrics", "/api/v1/ingest/stats"} {
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+			if got := rec.Code == http.StatusOK; got != tc.onMain {
+				t.Errorf("listen %s: %s on the main listener: %v (%d), want %v", tc.listen, path, got, rec.Code, tc.onMain)
+			}
+		}
+		cancel()
+		wg.Wait()
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,81 +11,11 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/parkgrid/parkgrid/dashboard/dashtest"
-	"github.com/parkgrid/parkgrid/internal/svctest"
+	"github.com/parkgrid/parkgrid/internal/browsertest"
 )
 
 // -update also writes the screenshots to docs/screenshots/.
 var update = flag.Bool("update", false, "write browser-test screenshots to docs/screenshots/")
-
-// chrome starts headless Chromium with a fresh profile and no network
-// beyond the test servers; it skips locally and fails in CI when chromium
-// is missing.
-func chrome(t *testing.T) context.Context {
-	t.Helper()
-	exe := svctest.Command(t, "chromium", "apt-get install chromium (make deps installs it)")
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelB := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
-
-// shots saves screenshots into PARKGRID_ARTIFACTS (or a temp dir) and,
-// with -update, into docs/screenshots/.
-type shots struct {
-	t   *testing.T
-	dir string
-}
-
-func newShots(t *testing.T) *shots {
-	dir := os.Getenv("PARKGRID_ARTIFACTS")
-	if dir == "" {
-		dir = t.TempDir()
-	} else {
-		dir = filepath.Join(dir, "screenshots")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return &shots{t: t, dir: dir}
-}
-
-func (s *shots) take(name string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-		if err != nil {
-			return fmt.Errorf("screenshot %s: %w", name, err)
-		}
-		dirs := []string{s.dir}
-		if *update {
-			dirs = append(dirs, filepath.Join(svctest.RepoRoot(s.t), "docs", "screenshots"))
-		}
-		for _, d := range dirs {
-			if err := os.WriteFile(filepath.Join(d, name+".png"), buf, 0o644); err != nil {
-				return err
-			}
-		}
-		s.t.Logf("screenshot %s (%d bytes) in %s", name, len(buf), s.dir)
-		return nil
-	})
-}
 
 // waitJS polls a JavaScript condition.
 func waitJS(cond string) chromedp.Action[chromedp.Void] {
@@ -115,19 +43,19 @@ func into[T any](a chromedp.Action[T], dst *T) chromedp.Action[chromedp.Void] {
 }
 
 func TestBrowserDriverFlow(t *testing.T) {
-	ctx := chrome(t)
+	ctx := browsertest.Chrome(t, 90*time.Second)
 	e := newEnv(t)
-	sh := newShots(t)
+	sh := browsertest.NewShots(t, *update)
 	var loc string
 	var href chromedp.AttributeResult
 	err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
 		chromedp.Navigate(e.srv.URL+"/c/p1?lang=en"),
 		chromedp.WaitVisible(chromedp.CSS(`#start`)),
-		sh.take("driver-1-point"),
+		sh.Take("driver-1-point"),
 		chromedp.SendKeys(chromedp.CSS(`#email`), "driver@example.com"),
 		chromedp.Click(chromedp.CSS(`input[name=class][value=premium]`)),
-		sh.take("driver-2-form"),
+		sh.Take("driver-2-form"),
 		chromedp.Click(chromedp.CSS(`#start`)),
 		chromedp.WaitVisible(chromedp.CSS(`#pay`)), // the provider's hosted page
 		into(chromedp.Location(), &loc),
@@ -143,7 +71,7 @@ func TestBrowserDriverFlow(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#live`)),
 		waitJS(`document.getElementById('p-state').textContent === 'Ready: plug in'`),
 		into(chromedp.Location(), &loc),
-		sh.take("driver-3-ready"),
+		sh.Take("driver-3-ready"),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -168,11 +96,11 @@ func TestBrowserDriverFlow(t *testing.T) {
 	t.Logf("reading → page: %v", time.Since(sent).Round(time.Millisecond))
 	err = chromedp.Do(ctx,
 		waitJS(`document.getElementById('p-cost').textContent === '€4.02' && document.getElementById('p-power').textContent === '7.35 kW' && document.getElementById('p-duration').textContent === '0:30:00'`),
-		sh.take("driver-4-charging"),
+		sh.Take("driver-4-charging"),
 		chromedp.Click(chromedp.CSS(`#stop`)),
 		chromedp.WaitVisible(chromedp.CSS(`#receipt-link`)),
 		into(chromedp.AttributeValue(chromedp.CSS(`#receipt-link`), "href"), &href),
-		sh.take("driver-5-receipt"),
+		sh.Take("driver-5-receipt"),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -183,18 +111,18 @@ func TestBrowserDriverFlow(t *testing.T) {
 }
 
 func TestBrowserDriverGerman(t *testing.T) {
-	ctx := chrome(t)
+	ctx := browsertest.Chrome(t, 90*time.Second)
 	e := newEnv(t)
-	sh := newShots(t)
+	sh := browsertest.NewShots(t, *update)
 	var text string
 	err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
 		chromedp.Navigate(e.srv.URL+"/c/p1?lang=de"),
 		into(chromedp.Text(chromedp.CSS(`#start`)), &text),
-		sh.take("driver-de-point"),
+		sh.Take("driver-de-point"),
 		chromedp.Navigate(e.srv.URL+"/c/p2"),
 		chromedp.WaitVisible(chromedp.CSS(`#error`)),
-		sh.take("driver-de-offline"),
+		sh.Take("driver-de-offline"),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -205,9 +133,9 @@ func TestBrowserDriverGerman(t *testing.T) {
 }
 
 func TestBrowserOperator(t *testing.T) {
-	ctx := chrome(t)
+	ctx := browsertest.Chrome(t, 90*time.Second)
 	e := newEnv(t)
-	sh := newShots(t)
+	sh := browsertest.NewShots(t, *update)
 	var flash string
 	err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(1280, 860),
@@ -215,17 +143,17 @@ func TestBrowserOperator(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#login`)),
 		chromedp.SendKeys(chromedp.CSS(`#email`), dashtest.OperatorEmail),
 		chromedp.SendKeys(chromedp.CSS(`#password`), dashtest.Password),
-		sh.take("ops-1-login"),
+		sh.Take("ops-1-login"),
 		chromedp.Click(chromedp.CSS(`#login`)),
 		chromedp.WaitVisible(chromedp.CSS(`nav.tabs`)),
-		sh.take("ops-2-sites"),
+		sh.Take("ops-2-sites"),
 		chromedp.Navigate(e.srv.URL+"/ops/alarms"),
 		chromedp.WaitVisible(chromedp.CSS(`#reset-a1`)),
-		sh.take("ops-3-alarm"),
+		sh.Take("ops-3-alarm"),
 		chromedp.Click(chromedp.CSS(`#reset-a1`)),
 		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
 		into(chromedp.Text(chromedp.CSS(`.flash`)), &flash),
-		sh.take("ops-4-alarm-reset"),
+		sh.Take("ops-4-alarm-reset"),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -240,14 +168,14 @@ func TestBrowserOperator(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`form[data-tariff=eco] button`)),
 		chromedp.WaitVisible(chromedp.CSS(`.flash`)),
 		into(chromedp.Text(chromedp.CSS(`.flash`)), &flash),
-		sh.take("ops-5-tariff-saved"),
+		sh.Take("ops-5-tariff-saved"),
 		chromedp.Navigate(e.srv.URL+"/ops/load"),
-		sh.take("ops-6-load"),
+		sh.Take("ops-6-load"),
 		chromedp.Navigate(e.srv.URL+"/ops/sessions"),
-		sh.take("ops-7-sessions"),
+		sh.Take("ops-7-sessions"),
 		chromedp.Navigate(e.srv.URL+"/ops/reports?lang=de"),
 		chromedp.WaitVisible(chromedp.CSS(`#chart`)),
-		sh.take("ops-8-reports-de"),
+		sh.Take("ops-8-reports-de"),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -261,9 +189,9 @@ func TestBrowserOperator(t *testing.T) {
 // TestBrowserOfflinePage: once the service worker runs, a page that cannot
 // load because the server is gone shows the offline page.
 func TestBrowserOfflinePage(t *testing.T) {
-	ctx := chrome(t)
+	ctx := browsertest.Chrome(t, 90*time.Second)
 	e := newEnv(t)
-	sh := newShots(t)
+	sh := browsertest.NewShots(t, *update)
 	var title string
 	err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
@@ -279,7 +207,7 @@ func TestBrowserOfflinePage(t *testing.T) {
 		chromedp.Navigate(e.srv.URL+"/c/p1"),
 		chromedp.WaitVisible(chromedp.CSS(`h1`)),
 		into(chromedp.Text(chromedp.CSS(`h1`)), &title),
-		sh.take("driver-offline"),
+		sh.Take("driver-offline"),
 	)
 	if err != nil {
 		t.Fatal(err)

@@ -157,6 +157,7 @@ type env struct {
 	sessions *session.Service
 	edge     *fakeEdge
 	ingest   *fakeIngest
+	cfg      web.Config
 	web      *web.Adapter
 }
 
@@ -190,9 +191,10 @@ func newEnv(t *testing.T) *env {
 	}
 	usage := report.SessionSource{Sessions: e.memory}
 	reports := report.Handler(report.HandlerConfig{Usage: usage, Stations: catalog.Stations{Store: e.cat, Keys: noKeys{}}, Operator: web.OperatorOf})
-	e.web, err = web.New(web.Config{Catalog: e.cat, Codes: e.codes, Sessions: e.sessions, Store: e.memory, Invoices: memInvoices{e.memory},
+	e.cfg = web.Config{Catalog: e.cat, Codes: e.codes, Sessions: e.sessions, Store: e.memory, Invoices: memInvoices{e.memory},
 		Edge: e.edge, Ingest: e.ingest, API: a.Handler(), Provider: "fake", Reports: reports, Usage: usage, Safety: e.edge,
-		CodeKey: bytes.Repeat([]byte{9}, 32), Poll: 10 * time.Millisecond, Now: now})
+		Live: ingestLive{e.ingest}, CodeKey: bytes.Repeat([]byte{9}, 32), Poll: 10 * time.Millisecond, Now: now}
+	e.web, err = web.New(e.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,3 +213,15 @@ type noKeys struct{}
 func (noKeys) MeterPublicKey(context.Context, string, string) (string, error) { return "", nil }
 
 var _ http.Handler = (*gin.Engine)(nil)
+
+// ingestLive is the energy so far: the meter's newest energy reading
+// minus its first.
+type ingestLive struct{ f *fakeIngest }
+
+func (l ingestLive) EnergySoFar(ctx context.Context, s session.Session) (int64, time.Time, bool, error) {
+	rs, err := l.f.Readings(ctx, store.ReadingFilter{Site: s.Site, Device: s.Meter, Quantity: reading.QEnergyWh})
+	if err != nil || len(rs) == 0 {
+		return 0, time.Time{}, false, err
+	}
+	return rs[len(rs)-1].Value - rs[0].Value, rs[0].Time, true, nil
+}

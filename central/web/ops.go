@@ -220,17 +220,17 @@ func emsLimit(evs []reading.Event, now time.Time) (dashboard.Limit, bool) {
 		if err != nil || !exp.After(now) {
 			return dashboard.Limit{}, false
 		}
-		l := dashboard.Limit{Name: "EMS", Expires: exp}
+		l, found := dashboard.Limit{Name: "EMS", Expires: exp}, false
 		if ma := e.Attrs["max_current_ma"]; ma != "" {
 			for _, f := range strings.Split(ma, ",") {
-				if v, err := strconv.ParseInt(f, 10, 64); err == nil && (l.CurrentMA == 0 || v < l.CurrentMA) {
-					l.CurrentMA = v
+				if v, err := strconv.ParseInt(f, 10, 64); err == nil && v >= 0 && (!found || v < l.CurrentMA) {
+					l.CurrentMA, found = v, true
 				}
 			}
-		} else if w, err := strconv.ParseInt(e.Attrs["max_power_w"], 10, 64); err == nil {
-			l.CurrentMA = w * 1000 / (3 * 230) // per phase at 230 V nominal
+		} else if w, err := strconv.ParseInt(e.Attrs["max_power_w"], 10, 64); err == nil && w >= 0 {
+			l.CurrentMA, found = w*1000/(3*230), true // per phase at 230 V nominal
 		}
-		return l, true
+		return l, found
 	}
 	return dashboard.Limit{}, false
 }

@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parkgrid/parkgrid/central/session"
 	"github.com/parkgrid/parkgrid/central/tariff"
+	"github.com/parkgrid/parkgrid/central/web"
 	"github.com/parkgrid/parkgrid/dashboard"
 	"github.com/parkgrid/parkgrid/edge/reading"
 )
@@ -248,5 +250,61 @@ func TestTenantMatrix(t *testing.T) {
 	}
 	if r, err := e.web.Report(ctx, "b", "register-csv"); err != nil || bytes.Contains(r.Data, []byte("site-a")) {
 		t.Errorf("b's register: %v, or it names site-a", err)
+	}
+	if r, err := e.web.Report(ctx, "a", "usage-site-xlsx"); err != nil || len(r.Data) == 0 || r.Filename == "" {
+		t.Errorf("a's usage report: %+v, %v", r.Filename, err)
+	}
+	if _, err := e.web.Report(ctx, "a", "../etc/passwd"); !errors.Is(err, dashboard.ErrNotFound) {
+		t.Errorf("unknown report: %v", err)
+	}
+}
+
+// TestProgressLatency: with the default poll of 1 s, a new meter reading
+// reaches a subscriber within 2 s.
+func TestProgressLatency(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	e.online(7000)
+	res, err := e.web.Start(ctx, dashboard.StartRequest{Point: "site-a~p1", Email: "d@example.com", Class: tariff.ClassEco, Method: dashboard.PayCard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := e.memory.Session(ctx, res.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, tr, err := session.Move(s, session.StateCharging, "start snapshot", e.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.memory.Update(ctx, s2, &tr); err != nil {
+		t.Fatal(err)
+	}
+	e.ingest.add("site-a", reading.Reading{Time: e.now, Device: "p1.meter", Quantity: reading.QEnergyWh, Value: 1000})
+	cfg := e.cfg
+	cfg.Poll = 0 // the default
+	a, err := web.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed, err := a.Subscribe(ctx, res.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := <-feed; p.State != session.StateCharging || p.EnergyWh != 0 || p.PowerW != 7000 {
+		t.Fatalf("first progress %+v", p)
+	}
+	for i, wh := range []int64{1450, 2210} {
+		e.ingest.add("site-a", reading.Reading{Time: e.now.Add(time.Duration(i+1) * time.Second), Device: "p1.meter", Quantity: reading.QEnergyWh, Value: wh})
+		sent := time.Now()
+		select {
+		case p := <-feed:
+			if p.EnergyWh != wh-1000 {
+				t.Errorf("progress %d Wh, want %d", p.EnergyWh, wh-1000)
+			}
+			t.Logf("reading → progress: %v", time.Since(sent).Round(time.Millisecond))
+		case <-time.After(2 * time.Second):
+			t.Fatalf("no progress within 2 s of reading %d", i+1)
+		}
 	}
 }
