@@ -40,7 +40,7 @@ func (s SessionSource) Rows(ctx context.Context, q Query) ([]Row, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	list, err := s.Sessions.List(ctx, session.Filter{States: []session.State{session.StateInvoiced}})
+	list, err := s.Sessions.List(ctx, session.Filter{States: []session.State{session.StateInvoiced}, Operator: q.Operator})
 	if err != nil {
 		return nil, fmt.Errorf("report: invoiced sessions: %w", err)
 	}

@@ -37,9 +37,10 @@ type Store interface {
 
 // Filter selects sessions for List.
 type Filter struct {
-	States []State // required
-	Todo   bool    // only sessions with Session.Todo
-	Limit  int     // 0: no limit
+	States   []State // required
+	Operator string  // only this operator's sessions; "": every operator's
+	Todo     bool    // only sessions with Session.Todo
+	Limit    int     // 0: no limit
 }
 
 // Todo reports whether Reconcile has work on s: a created session (its

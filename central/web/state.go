@@ -50,7 +50,7 @@ func (a *Adapter) latest(ctx context.Context, site, device, quantity string, fro
 // busy returns the sessions holding a point, by site and point; with
 // operator set, only that operator's.
 func (a *Adapter) busy(ctx context.Context, operator string) (map[[2]string]session.Session, error) {
-	list, err := a.c.Store.List(ctx, session.Filter{States: busyStates})
+	list, err := a.c.Store.List(ctx, session.Filter{States: busyStates, Operator: operator})
 	if err != nil {
 		return nil, fmt.Errorf("web: running sessions: %w", err)
 	}

@@ -197,8 +197,8 @@ func (st *Store) List(ctx context.Context, f session.Filter) ([]session.Session,
 	if f.Limit > 0 {
 		limit = &f.Limit
 	}
-	rows, err := st.db.Query(ctx, selectSession+` WHERE s.state = ANY($1) AND (s.todo OR NOT $2)
-		ORDER BY s.updated_at, s.id LIMIT $3`, states, f.Todo, limit)
+	rows, err := st.db.Query(ctx, selectSession+` WHERE s.state = ANY($1) AND (s.todo OR NOT $2) AND ($4 = '' OR s.operator = $4)
+		ORDER BY s.updated_at, s.id LIMIT $3`, states, f.Todo, limit, f.Operator)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list sessions: %w", err)
 	}

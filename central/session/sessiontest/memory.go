@@ -134,7 +134,7 @@ func (m *Memory) List(_ context.Context, f session.Filter) ([]session.Session, e
 	defer m.mu.Unlock()
 	var out []session.Session
 	for id, s := range m.sessions {
-		if slices.Contains(f.States, s.State) && (!f.Todo || s.Todo()) {
+		if slices.Contains(f.States, s.State) && (!f.Todo || s.Todo()) && (f.Operator == "" || s.Operator == f.Operator) {
 			s, _ := m.get(id)
 			out = append(out, s)
 		}

@@ -325,6 +325,7 @@ func testList(t *testing.T, st session.Store) {
 		t.Fatal(err)
 	}
 	move(t, st, create(t, st, "d", "op", T0), session.StateCancelled, T0) // cancelled, hold held: todo
+	completed(t, st, "e", "other-op", T0.Add(4*time.Second))              // another operator's
 	ids := func(ss []session.Session) []string {
 		var out []string
 		for _, s := range ss {
@@ -336,9 +337,13 @@ func testList(t *testing.T, st session.Store) {
 		f    session.Filter
 		want []string
 	}{
-		{session.Filter{States: []session.State{session.StateCompleted}}, []string{"b", "c"}},
-		{session.Filter{States: []session.State{session.StateCompleted}, Todo: true}, []string{"b"}},
-		{session.Filter{States: []session.State{session.StateCreated, session.StateCompleted, session.StateCancelled}, Todo: true}, []string{"d", "b", "a"}},
+		{session.Filter{States: []session.State{session.StateCompleted}}, []string{"b", "c", "e"}},
+		{session.Filter{States: []session.State{session.StateCompleted}, Operator: "op"}, []string{"b", "c"}},
+		{session.Filter{States: []session.State{session.StateCompleted}, Operator: "other-op"}, []string{"e"}},
+		{session.Filter{States: []session.State{session.StateCompleted}, Operator: "nobody"}, nil},
+		{session.Filter{States: []session.State{session.StateCompleted}, Todo: true}, []string{"b", "e"}},
+		{session.Filter{States: []session.State{session.StateCompleted}, Todo: true, Operator: "op"}, []string{"b"}},
+		{session.Filter{States: []session.State{session.StateCreated, session.StateCompleted, session.StateCancelled}, Todo: true}, []string{"d", "b", "a", "e"}},
 		{session.Filter{States: []session.State{session.StateCreated, session.StateCompleted, session.StateCancelled}, Todo: true, Limit: 2}, []string{"d", "b"}},
 		{session.Filter{States: []session.State{session.StateInvoiced}}, nil},
 	} {

@@ -228,8 +228,8 @@ func (st *Store) List(ctx context.Context, f session.Filter) ([]session.Session,
 	if f.Limit > 0 {
 		limit = f.Limit
 	}
-	args = append(args, f.Todo, limit)
-	q := selectSession + ` WHERE s.state IN (?` + strings.Repeat(", ?", len(f.States)-1) + `) AND (s.todo OR NOT ?)
+	args = append(args, f.Todo, f.Operator, f.Operator, limit)
+	q := selectSession + ` WHERE s.state IN (?` + strings.Repeat(", ?", len(f.States)-1) + `) AND (s.todo OR NOT ?) AND (? = '' OR s.operator = ?)
 		ORDER BY s.updated_at, s.id LIMIT ?`
 	rows, err := st.db.QueryContext(ctx, q, args...)
 	if err != nil {
