@@ -20,7 +20,7 @@ APT_NEEDS  := mbpoll:mbpoll python3-pymodbus:pymodbus postgresql-client:psql mos
 NFPM       := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
 DIST       ?= $(CURDIR)/dist
 ARCHES     ?= amd64 arm64 armv7
-TEST_TIMEOUT ?= 15m
+TEST_TIMEOUT ?= 30m
 
 .PHONY: all build run demo test test-unit lint bench dist deps services influxd stripe-mock csms clean help
 
