@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,11 +26,16 @@ import (
 )
 
 // cardNumbers finds what looks like a payment card number in s: a whole
-// run of 13 to 19 digits, optionally grouped by single spaces or dashes,
-// whose first digit is a card network's (2–6) and which passes the Luhn
-// check.
+// run of digits, optionally grouped by single spaces or dashes, whose
+// prefix and length are a card network's (networkLike) and which passes
+// the Luhn check; a run inside a word (hex data, ids) is not one. (Any
+// Luhn-valid 13–19 digit run starting with 2–6 also matched signature hex
+// and ids: one in ten does.)
 func cardNumbers(s string) []string {
 	isDigit := func(i int) bool { return i >= 0 && i < len(s) && s[i] >= '0' && s[i] <= '9' }
+	isAlnum := func(i int) bool {
+		return isDigit(i) || i >= 0 && i < len(s) && (s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z')
+	}
 	var found []string
 	for i := 0; i < len(s); i++ {
 		if !isDigit(i) || isDigit(i-1) {
@@ -44,12 +50,41 @@ func cardNumbers(s string) []string {
 				break
 			}
 		}
-		if n := len(digits); n >= 13 && n <= 19 && digits[0] >= '2' && digits[0] <= '6' && luhn(digits) {
+		// A run inside a word (hex signature data, ids) is not a number.
+		inWord := isAlnum(i-1) || isAlnum(j)
+		if !inWord && networkLike(string(digits)) && luhn(digits) {
 			found = append(found, string(digits))
 		}
 		i = j
 	}
 	return found
+}
+
+// networkLike reports whether d has the prefix (IIN) and length of a
+// Visa, Mastercard, American Express, Discover, Diners Club, JCB or
+// UnionPay card.
+func networkLike(d string) bool {
+	n := len(d)
+	if n < 13 || n > 19 {
+		return false
+	}
+	p := func(k int) int { v, _ := strconv.Atoi(d[:k]); return v }
+	in := func(v, lo, hi int) bool { return v >= lo && v <= hi }
+	switch {
+	case d[0] == '4': // Visa
+		return n == 13 || n == 16 || n == 19
+	case in(p(2), 51, 55), in(p(4), 2221, 2720): // Mastercard
+		return n == 16
+	case p(2) == 34, p(2) == 37: // American Express
+		return n == 15
+	case p(4) == 6011, in(p(3), 644, 649), p(2) == 65, p(2) == 62: // Discover, UnionPay
+		return n >= 16
+	case p(2) == 36, in(p(3), 300, 305), p(2) == 38, p(2) == 39: // Diners Club
+		return n == 14 || n == 16
+	case in(p(4), 3528, 3589): // JCB
+		return n >= 16
+	}
+	return false
 }
 
 func luhn(d []byte) bool {
@@ -67,12 +102,16 @@ func luhn(d []byte) bool {
 }
 
 func TestCardNumberScanner(t *testing.T) {
-	for _, s := range []string{"4242424242424242", "card 4000 0566 5566 5556 used", "5555-5555-5555-4444", `"pan":"378282246310005"`} {
+	for _, s := range []string{"4242424242424242", "card 4000 0566 5566 5556 used", "5555-5555-5555-4444", `"pan":"378282246310005"`,
+		"30569309025904", "3566002020360505", "6011111111111117", "6200000000000005", "2223003122003222", "4222222222222"} {
 		if len(cardNumbers(s)) == 0 {
 			t.Errorf("%q: card number not found", s)
 		}
 	}
-	for _, s := range []string{"4242424242424241", "2026-11-25T10:00:00Z", "1234", "pi_3QxYz 9999999999999", "0000000000000000"} {
+	// 3045022071700: Luhn-valid, 13 digits after a Diners prefix (Diners
+	// numbers have 14): an id the scan once took for a card.
+	for _, s := range []string{"4242424242424241", "2026-11-25T10:00:00Z", "1234", "pi_3QxYz 9999999999999", "0000000000000000",
+		"3045022071700", "7992739871300000", `"SD":"30450220770979F640DB"`} {
 		if got := cardNumbers(s); len(got) != 0 {
 			t.Errorf("%q: found %v", s, got)
 		}
@@ -174,8 +213,9 @@ func TestNoCardNumberAnywhere(t *testing.T) {
 				default:
 					text = fmt.Sprint(v)
 				}
-				if found := cardNumbers(text); len(found) > 0 {
-					t.Errorf("table %s holds card-like numbers %v", name, found)
+				for _, f := range cardNumbers(text) {
+					i := strings.Index(text, f)
+					t.Errorf("table %s holds a card-like number %s in …%s…", name, f, text[max(i-40, 0):min(i+len(f)+20, len(text))])
 				}
 				scanned += len(text)
 			}
