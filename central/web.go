@@ -87,7 +87,7 @@ func mountWeb(ctx context.Context, mux *http.ServeMux, cfg *centralconfig.Config
 	})
 	adapter, err := web.New(web.Config{
 		Catalog: b.catalog, Codes: b.codes, Sessions: b.sessions, Store: b.sessionStore, Invoices: b.invoices, Edge: edge,
-		Ingest: st, API: b.api.Handler(), Provider: cfg.Payment.Provider, Reports: reports, Usage: b.usage,
+		Ingest: st, API: b.api.Handler(), Holds: b.api, Provider: cfg.Payment.Provider, Reports: reports, Usage: b.usage,
 		Live: liveEnergy{st: st, sessions: b.sessionStore, now: now}, Safety: safety, CodeKey: codeKey(key),
 		Now: now, Logger: log.With("component", "web"),
 	})

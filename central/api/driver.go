@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"slices"
 	"time"
 
@@ -96,6 +97,12 @@ type StartRequest struct {
 	// Exactly one of Payment (the provider's name) and Code.
 	Payment string `json:"payment,omitempty"`
 	Code    string `json:"code,omitempty"`
+	// ReturnURL and CancelURL (absolute http(s)) are where the provider's
+	// hosted payment page (Stripe Checkout, PayPal) sends the driver back
+	// after paying or giving up; then POST …/confirm. Optional: without
+	// them a Stripe hold is confirmed in the browser with ClientSecret.
+	ReturnURL string `json:"returnUrl,omitempty"`
+	CancelURL string `json:"cancelUrl,omitempty"`
 }
 
 // StartAnswer is the started session, the driver's token for it and,
@@ -105,9 +112,11 @@ type StartAnswer struct {
 	// Token authorises this session's status, confirm, stop and receipt
 	// (Authorization: Bearer …). Shown here only.
 	Token string `json:"token"`
-	// ClientSecret (Stripe) confirms the hold in Stripe's Payment Element.
+	// ClientSecret (Stripe, without a returnUrl) confirms the hold in
+	// Stripe's Payment Element.
 	ClientSecret string `json:"clientSecret,omitempty"`
-	// ApproveURL (PayPal) is where the driver approves the hold.
+	// ApproveURL (PayPal; Stripe Checkout with a returnUrl) is the hosted
+	// page where the driver approves the hold.
 	ApproveURL string `json:"approveUrl,omitempty"`
 	// Edge tells whether the charge point was authorised ("authorised",
 	// "pending" while the hold waits, or the error).
@@ -134,6 +143,12 @@ func (a *API) start(c *gin.Context) {
 	if _, err := mail.ParseAddress(r.Email); err != nil || len(r.Email) > 254 {
 		fail(c, http.StatusBadRequest, "bad_request", "email: not an e-mail address")
 		return
+	}
+	for _, u := range [][2]string{{"returnUrl", r.ReturnURL}, {"cancelUrl", r.CancelURL}} {
+		if u[1] != "" && !backURL(u[1]) {
+			fail(c, http.StatusBadRequest, "bad_request", u[0]+": not an absolute http(s) URL")
+			return
+		}
 	}
 	p, err := a.c.Catalog.Point(c.Request.Context(), r.Site, r.Point)
 	if errors.Is(err, catalog.ErrNotFound) {
@@ -184,6 +199,9 @@ func (a *API) start(c *gin.Context) {
 	id = st.Session
 	req := session.StartRequest{ID: id, Operator: p.Operator, Site: p.Site, Point: p.ID, Meter: p.Meter, Tariff: t.Tariff,
 		HoldMinor: op.HoldMinor, Payee: op.Payee()}
+	if r.Code == "" {
+		req.ReturnURL, req.CancelURL = r.ReturnURL, r.CancelURL
+	}
 	if r.Code != "" {
 		code, err := a.c.Codes.Redeem(c.Request.Context(), p.Operator, catalog.HashSecret(r.Code), id, now)
 		if err != nil {
@@ -219,8 +237,11 @@ func (a *API) start(c *gin.Context) {
 	}
 	ans := StartAnswer{Session: view(s, nil), Token: a.driverToken(id), Edge: a.authorizeEdge(c.Request.Context(), s, now)}
 	if s.State == session.StateCreated && a.c.Holds != nil && r.Code == "" {
+		// The very request the session service sent (Stripe refuses a key
+		// reused with other parameters): the session keeps its URLs.
 		h, err := a.c.Holds.Authorize(c.Request.Context(), payment.AuthorizeRequest{IdempotencyKey: payment.Key(s.ID, "authorize"), Reference: s.ID,
-			AmountMinor: s.HoldMinor, Currency: s.Tariff.Currency, Description: "parkgrid charging " + s.Point, Payee: s.Payee})
+			AmountMinor: s.HoldMinor, Currency: s.Tariff.Currency, Description: "parkgrid charging " + s.Point, Payee: s.Payee,
+			ReturnURL: s.ReturnURL, CancelURL: s.CancelURL})
 		if err != nil {
 			a.internal(c, "hold approval", err)
 			return
@@ -233,6 +254,13 @@ func (a *API) start(c *gin.Context) {
 	}
 	a.log.Info("session started", "session", id, "site", s.Site, "point", s.Point, "state", s.State, "method", method, "new", created)
 	c.JSON(status, ans)
+}
+
+// backURL accepts an absolute http(s) URL of sensible length for the
+// payment page's redirect back.
+func backURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http") && len(s) <= 2048
 }
 
 func (a *API) codeRefused(c *gin.Context, err error) {
@@ -377,25 +405,43 @@ func (a *API) status(c *gin.Context) {
 // authorisation again (e.g. after an edge error).
 func (a *API) confirm(c *gin.Context) {
 	id := startOf(c).Session
-	s, ok := a.session(c, id)
-	if !ok {
+	if _, ok := a.session(c, id); !ok {
 		return
+	}
+	s, edge, err := a.ConfirmHold(c.Request.Context(), id)
+	if err != nil {
+		a.internal(c, "confirm session", err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"session": view(s, nil), "edge": edge})
+}
+
+// ConfirmHold is confirm without HTTP, for central/web when a driver is
+// back from the provider's hosted payment page: it asks the provider for
+// a created session's hold, and authorises the point at the edge once the
+// session is authorized (again, for one already authorized). edge is the
+// edge's answer as in StartAnswer.
+func (a *API) ConfirmHold(ctx context.Context, id string) (s session.Session, edge string, err error) {
+	if s, err = a.c.SessionStore.Session(ctx, id); err != nil {
+		return s, "", fmt.Errorf("session %s: %w", id, err)
 	}
 	now := a.now()
 	if s.State == session.StateCreated {
-		var err error
-		if s, err = a.c.Sessions.Confirm(c.Request.Context(), id, now); err != nil {
-			a.internal(c, "confirm session", err)
-			return
+		moved, err := a.c.Sessions.Confirm(ctx, id, now)
+		if errors.Is(err, session.ErrIllegalTransition) { // confirmed meanwhile (a webhook)
+			moved, err = a.c.SessionStore.Session(ctx, id)
 		}
+		if err != nil {
+			return s, "", fmt.Errorf("confirm session %s: %w", id, err)
+		}
+		s = moved
 		if s.HoldID != "" {
-			if err := a.c.Catalog.SetStartHold(c.Request.Context(), id, s.HoldID); err != nil {
-				a.internal(c, "store hold", err)
-				return
+			if err := a.c.Catalog.SetStartHold(ctx, id, s.HoldID); err != nil {
+				return s, "", fmt.Errorf("session %s: store hold: %w", id, err)
 			}
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"session": view(s, nil), "edge": a.authorizeEdge(c.Request.Context(), s, now)})
+	return s, a.authorizeEdge(ctx, s, now), nil
 }
 
 // stop ends a session: before charging it is cancelled (the hold

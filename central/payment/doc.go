@@ -22,9 +22,9 @@
 // # No card data
 //
 // Card numbers, CVCs and PayPal credentials never reach parkgrid: the
-// driver enters them in the provider's own UI (Stripe's Payment Element in
-// an iframe, confirmed with the ClientSecret; PayPal's approval page at
-// ApproveURL). parkgrid sees only the provider's ids, amounts and states,
+// driver enters them in the provider's own UI (Stripe's hosted Checkout
+// page or its Payment Element in an iframe, confirmed with the
+// ClientSecret; PayPal's approval page; the hosted pages at ApproveURL). parkgrid sees only the provider's ids, amounts and states,
 // which keeps it out of PCI DSS scope beyond SAQ A. ClientSecret is a
 // bearer token for one PaymentIntent: hand it to that driver's browser
 // only, never log it.

@@ -67,8 +67,12 @@ type AuthorizeRequest struct {
 	Currency       string // ISO 4217
 	Description    string // on the driver's statement where the provider allows
 	Payee          Payee
-	ReturnURL      string // PayPal: where the driver lands after approving
-	CancelURL      string // PayPal: where the driver lands after refusing
+	// ReturnURL and CancelURL are where the provider's hosted page sends
+	// the driver after approving or giving up (PayPal's approval page;
+	// Stripe: a ReturnURL makes the hold a hosted Checkout Session).
+	// Absolute http(s); part of the request the idempotency key covers.
+	ReturnURL string
+	CancelURL string
 }
 
 // Validate checks the fields every provider needs.
@@ -94,7 +98,8 @@ type Hold struct {
 	// ClientSecret (Stripe) lets the driver's browser confirm the hold in
 	// Stripe's Payment Element. A bearer secret: never log or store it.
 	ClientSecret string
-	// ApproveURL (PayPal) is where the driver approves the hold.
+	// ApproveURL (PayPal; Stripe Checkout) is the provider's hosted page
+	// where the driver approves the hold.
 	ApproveURL string
 	// AuthorizationID is PayPal's id of the placed authorisation, which
 	// captures and voids use; equal to ID elsewhere.

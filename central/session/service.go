@@ -85,6 +85,10 @@ type StartRequest struct {
 	Tariff    tariff.Tariff
 	HoldMinor int64 // the amount to hold, in Tariff.Currency
 	Payee     payment.Payee
+	// ReturnURL and CancelURL are where the provider's hosted payment
+	// page sends the driver back (payment.AuthorizeRequest); kept on the
+	// session so every authorize retry sends the same request.
+	ReturnURL, CancelURL string
 }
 
 // Start stores a new session and asks the provider for its hold
@@ -104,6 +108,7 @@ func (sv *Service) Start(ctx context.Context, r StartRequest, now time.Time) (Se
 		ID: r.ID, Operator: r.Operator, Site: r.Site, Point: r.Point, Meter: r.Meter,
 		State: StateCreated, Version: 1, Tariff: r.Tariff, Payee: r.Payee,
 		HoldMinor: r.HoldMinor, EnergyCapWh: capWh, CreatedAt: now, UpdatedAt: now,
+		ReturnURL: r.ReturnURL, CancelURL: r.CancelURL,
 	}
 	tr := Transition{Session: s.ID, Version: 1, To: StateCreated, Cause: "driver requested a start", At: now}
 	switch err := sv.store.Create(ctx, s, tr); {
@@ -128,6 +133,7 @@ func (sv *Service) authorizeRequest(s Session) payment.AuthorizeRequest {
 		IdempotencyKey: payment.Key(s.ID, "authorize"), Reference: s.ID,
 		AmountMinor: s.HoldMinor, Currency: s.Tariff.Currency,
 		Description: "parkgrid charging " + s.Point, Payee: s.Payee,
+		ReturnURL: s.ReturnURL, CancelURL: s.CancelURL,
 	}
 }
 

@@ -99,6 +99,8 @@ type Session struct {
 	HoldID       string         `json:"holdId,omitempty"`
 	HoldStatus   payment.Status `json:"holdStatus,omitempty"`
 	HoldReleased bool           `json:"holdReleased,omitempty"` // cancelled at the provider after failed/cancelled
+	ReturnURL    string         `json:"returnUrl,omitempty"`    // the hosted payment page's way back (StartRequest)
+	CancelURL    string         `json:"cancelUrl,omitempty"`
 
 	Review  []Flag   `json:"review,omitempty"`  // non-empty: not billed automatically
 	Billing *Billing `json:"billing,omitempty"` // set on completed

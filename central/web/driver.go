@@ -140,6 +140,10 @@ func (a *Adapter) Start(ctx context.Context, r dashboard.StartRequest) (dashboar
 			return dashboard.StartResult{}, fmt.Errorf("payment %s not offered: %w", r.Method, dashboard.ErrInvalidInput)
 		}
 		req.Payment = a.c.Provider
+		// The hosted payment page (Stripe Checkout, PayPal) sends the
+		// driver back to the point's return page either way; Status then
+		// confirms the hold.
+		req.ReturnURL, req.CancelURL = r.ReturnURL, r.ReturnURL
 	default:
 		return dashboard.StartResult{}, fmt.Errorf("payment %q: %w", r.Method, dashboard.ErrInvalidInput)
 	}
@@ -201,11 +205,23 @@ func (a *Adapter) driverSession(ctx context.Context, id string) (session.Session
 }
 
 // Status returns a session's progress: the billed figures once completed,
-// before that the live estimate from the meter's samples.
+// before that the live estimate from the meter's samples. A session still
+// waiting for its hold is confirmed first: the driver's page asks for the
+// status when the driver is back from the hosted payment page.
 func (a *Adapter) Status(ctx context.Context, id string) (dashboard.Progress, error) {
 	s, err := a.driverSession(ctx, id)
 	if err != nil {
 		return dashboard.Progress{}, err
+	}
+	if s.State == session.StateCreated && s.HoldID != "" && a.c.Holds != nil {
+		moved, edge, err := a.c.Holds.ConfirmHold(ctx, id)
+		if err != nil {
+			// The page shows the session as it is; the webhook or a reload
+			// confirms it later.
+			a.log.Warn("web: confirm hold", "session", id, "err", err)
+		} else if s = moved; s.State != session.StateCreated {
+			a.log.Info("web: hold confirmed", "session", id, "state", s.State, "edge", edge)
+		}
 	}
 	return a.progress(ctx, s)
 }

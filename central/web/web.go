@@ -37,6 +37,13 @@ type Edge interface {
 	Stop(ctx context.Context, site, point, sessionID string) error
 }
 
+// HoldConfirmer asks the provider for a created session's hold and
+// authorises the point at the edge once it is authorized (central/api's
+// ConfirmHold).
+type HoldConfirmer interface {
+	ConfirmHold(ctx context.Context, id string) (s session.Session, edge string, err error)
+}
+
 // SafetyReset asks a site's edge to release its safety latch (central/
 // command's ResetSafety); who names the operator's user and why the
 // alarm, for the edge's audit.
@@ -78,6 +85,10 @@ type Config struct {
 	// "stripe", "paypal"; "" when only codes start sessions).
 	API      http.Handler
 	Provider string
+	// Holds confirms the hold of a driver back from the provider's hosted
+	// payment page (central/api's *API); nil: the session waits for the
+	// provider's webhook.
+	Holds HoldConfirmer
 	// Reports is central/report's handler; Operator is the function it
 	// was built with, which must read the operator from ContextWithOperator.
 	Reports http.Handler

@@ -90,11 +90,16 @@ func params(key string) stripego.Params {
 	return stripego.Params{IdempotencyKey: stripego.String(key)}
 }
 
-// Authorize implements payment.Authorizer: it creates the PaymentIntent
-// the driver's browser confirms with Hold.ClientSecret.
+// Authorize implements payment.Authorizer: with a ReturnURL it creates a
+// Checkout Session the driver pays on at Hold.ApproveURL (checkout.go);
+// without, the PaymentIntent the driver's browser confirms with
+// Hold.ClientSecret.
 func (p *Provider) Authorize(ctx context.Context, r payment.AuthorizeRequest) (payment.Hold, error) {
 	if err := r.Validate(); err != nil {
 		return payment.Hold{}, fmt.Errorf("stripe: %w", err)
+	}
+	if r.ReturnURL != "" {
+		return p.authorizeCheckout(ctx, r) // checkout.go
 	}
 	pr := &stripego.PaymentIntentCreateParams{
 		Params:             params(r.IdempotencyKey),
@@ -130,6 +135,9 @@ func (p *Provider) Authorize(ctx context.Context, r payment.AuthorizeRequest) (p
 // Confirm implements payment.Authorizer: it reads the PaymentIntent (and
 // its charge, for the hold's expiry). Reading needs no idempotency key.
 func (p *Provider) Confirm(ctx context.Context, r payment.ConfirmRequest) (payment.Hold, error) {
+	if isCheckout(r.HoldID) {
+		return p.confirmCheckout(ctx, r.HoldID)
+	}
 	pr := &stripego.PaymentIntentRetrieveParams{}
 	pr.AddExpand("latest_charge")
 	pi, err := p.c.V1PaymentIntents.Retrieve(ctx, r.HoldID, pr)
@@ -148,11 +156,15 @@ func (p *Provider) Capture(ctx context.Context, r payment.CaptureRequest) (payme
 	if r.IdempotencyKey == "" || r.AmountMinor <= 0 || r.FeeMinor < 0 || r.FeeMinor > r.AmountMinor {
 		return payment.Capture{}, fmt.Errorf("stripe: capture %s: %w: key %q, amount %d, fee %d", r.HoldID, payment.ErrInvalid, r.IdempotencyKey, r.AmountMinor, r.FeeMinor)
 	}
+	id, err := p.intentOf(ctx, r.HoldID)
+	if err != nil {
+		return payment.Capture{}, fmt.Errorf("stripe: capture %s: %w", r.HoldID, err)
+	}
 	pr := &stripego.PaymentIntentCaptureParams{Params: params(r.IdempotencyKey), AmountToCapture: stripego.Int64(r.AmountMinor)}
 	if r.FeeMinor > 0 {
 		pr.ApplicationFeeAmount = stripego.Int64(r.FeeMinor)
 	}
-	pi, err := p.c.V1PaymentIntents.Capture(ctx, r.HoldID, pr)
+	pi, err := p.c.V1PaymentIntents.Capture(ctx, id, pr)
 	if err != nil {
 		return payment.Capture{}, fmt.Errorf("stripe: capture %s: %w", r.HoldID, mapErr(err))
 	}
@@ -168,6 +180,9 @@ func (p *Provider) Capture(ctx context.Context, r payment.CaptureRequest) (payme
 func (p *Provider) Cancel(ctx context.Context, r payment.CancelRequest) (payment.Hold, error) {
 	if r.IdempotencyKey == "" {
 		return payment.Hold{}, fmt.Errorf("stripe: cancel %s: %w: no idempotency key", r.HoldID, payment.ErrInvalid)
+	}
+	if isCheckout(r.HoldID) {
+		return p.cancelCheckout(ctx, r)
 	}
 	pi, err := p.c.V1PaymentIntents.Cancel(ctx, r.HoldID, &stripego.PaymentIntentCancelParams{Params: params(r.IdempotencyKey)})
 	if err != nil {
@@ -195,9 +210,13 @@ func (p *Provider) Refund(ctx context.Context, r payment.RefundRequest) (payment
 	if r.IdempotencyKey == "" || r.AmountMinor <= 0 {
 		return payment.Refund{}, fmt.Errorf("stripe: refund %s: %w: key %q, amount %d", r.HoldID, payment.ErrInvalid, r.IdempotencyKey, r.AmountMinor)
 	}
+	id, err := p.intentOf(ctx, r.HoldID)
+	if err != nil {
+		return payment.Refund{}, fmt.Errorf("stripe: refund %s: %w", r.HoldID, err)
+	}
 	pr := &stripego.RefundCreateParams{
 		Params:        params(r.IdempotencyKey),
-		PaymentIntent: stripego.String(r.HoldID),
+		PaymentIntent: stripego.String(id),
 		Amount:        stripego.Int64(r.AmountMinor),
 		Metadata:      map[string]string{"reason": r.Reason},
 	}
@@ -289,6 +308,7 @@ type event struct {
 			Amount         int64  `json:"amount"`
 			AmountReceived int64  `json:"amount_received"`
 			AmountRefunded int64  `json:"amount_refunded"`
+			AmountTotal    int64  `json:"amount_total"`
 			Currency       string `json:"currency"`
 			PaymentIntent  string `json:"payment_intent"`
 		} `json:"object"`
@@ -332,6 +352,10 @@ func (p *Provider) VerifyWebhook(_ context.Context, header http.Header, body []b
 		ev.Kind, ev.HoldID, ev.AmountMinor = payment.EventCanceled, o.ID, o.Amount
 	case "payment_intent.payment_failed":
 		ev.Kind, ev.HoldID, ev.AmountMinor = payment.EventFailed, o.ID, o.Amount
+	case "checkout.session.completed": // paid on the hosted page: Confirm reads the PaymentIntent
+		ev.Kind, ev.HoldID, ev.AmountMinor = payment.EventAuthorized, o.ID, o.AmountTotal
+	case "checkout.session.expired": // never paid
+		ev.Kind, ev.HoldID, ev.AmountMinor = payment.EventCanceled, o.ID, o.AmountTotal
 	case "charge.refunded":
 		ev.Kind, ev.HoldID, ev.AmountMinor = payment.EventRefunded, o.PaymentIntent, o.AmountRefunded
 	}

@@ -229,6 +229,10 @@ func TestWebhookEvents(t *testing.T) {
 		{"payment_intent.payment_failed", pi, payment.Event{Kind: payment.EventFailed, HoldID: "pi_1", AmountMinor: 5000}},
 		{"charge.refunded", `{"id":"ch_1","object":"charge","amount_refunded":200,"currency":"eur","payment_intent":"pi_1"}`,
 			payment.Event{Kind: payment.EventRefunded, HoldID: "pi_1", AmountMinor: 200}},
+		{"checkout.session.completed", `{"id":"cs_1","object":"checkout.session","amount_total":5000,"currency":"eur","payment_intent":"pi_1","status":"complete"}`,
+			payment.Event{Kind: payment.EventAuthorized, HoldID: "cs_1", AmountMinor: 5000}},
+		{"checkout.session.expired", `{"id":"cs_1","object":"checkout.session","amount_total":5000,"currency":"eur","status":"expired"}`,
+			payment.Event{Kind: payment.EventCanceled, HoldID: "cs_1", AmountMinor: 5000}},
 		{"customer.created", `{"id":"cus_1","object":"customer"}`, payment.Event{Kind: payment.EventOther}},
 	}
 	for i, tc := range tests {
