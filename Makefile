@@ -81,8 +81,11 @@ services: deps influxd stripe-mock csms
 
 test: services
 	$(GO) vet ./...
-	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
-	$(GO) test -count=1 -run Layering ./internal/layering/
+	@status=0; \
+	$(GO) test -race -timeout $(TEST_TIMEOUT) ./... || status=$$?; \
+	$(GO) test -count=1 -run Layering ./internal/layering/ || status=$$?; \
+	deploy/services.sh --stop "$(CACHE)"; \
+	exit $$status
 
 # test-unit runs the tests without installing or starting anything;
 # tests needing a missing service skip (locally) or fail (CI=true).

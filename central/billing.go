@@ -137,7 +137,7 @@ func (l codeLabels) Labels(ctx context.Context, s session.Session) (report.Label
 	if err != nil {
 		return report.Labels{}, err
 	}
-	return report.Labels{AccessCode: c.ID, CostCentre: c.CostCentre}, nil
+	return report.Labels{AccessCode: c.ID, CostCentre: c.CostCentre, Group: c.Group}, nil
 }
 
 // invoiceReader reads invoices on the dialect's handle.

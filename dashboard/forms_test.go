@@ -58,3 +58,21 @@ func FuzzParseStart(f *testing.F) {
 		}
 	})
 }
+
+func TestGroupCodes(t *testing.T) {
+	cs := []AccessCode{{ID: "a"}, {ID: "b", Group: "visitors"}, {ID: "c", Group: "fleet"}, {ID: "d", Group: "visitors"}, {ID: "e"}}
+	var got []string
+	for _, g := range groupCodes(cs) {
+		ids := ""
+		for _, c := range g.Codes {
+			ids += c.ID
+		}
+		got = append(got, g.Name+":"+ids)
+	}
+	if want := []string{"fleet:c", "visitors:bd", ":ae"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("groups %v, want %v", got, want)
+	}
+	if g := groupCodes(nil); len(g) != 0 {
+		t.Errorf("no codes: %v", g)
+	}
+}

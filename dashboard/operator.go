@@ -45,6 +45,7 @@ func (s *Server) operatorRoutes(r *gin.Engine) {
 	o.GET("/codes", s.codesPage)
 	o.POST("/codes", s.role(auth.RoleOperator), s.createCode)
 	o.POST("/codes/:id/revoke", s.role(auth.RoleOperator), s.revokeCode)
+	o.POST("/codes/:id/group", s.role(auth.RoleOperator), s.setCodeGroup)
 	o.GET("/users", s.role(auth.RoleAdmin), s.usersPage)
 	o.POST("/users", s.role(auth.RoleAdmin), s.createUser)
 	o.POST("/users/:id", s.role(auth.RoleAdmin), s.updateUser)

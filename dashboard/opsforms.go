@@ -2,17 +2,20 @@ package dashboard
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/parkgrid/parkgrid/central/accesscode"
 	"github.com/parkgrid/parkgrid/central/tariff"
 	"github.com/parkgrid/parkgrid/dashboard/brand"
 	"github.com/parkgrid/parkgrid/dashboard/qrsheet"
@@ -135,7 +138,81 @@ func (s *Server) codes(c *gin.Context, status int, flash, errMsg string) {
 		s.fail(c, "codes", err)
 		return
 	}
-	s.opsPage(c, status, "codes", "codes", cs, flash, errMsg)
+	s.opsPage(c, status, "codes", "codes", codesData{Groups: groupCodes(cs), Suggested: accesscode.SuggestedGroups()}, flash, errMsg)
+}
+
+// codesData is the codes page: the codes by user group, and the groups
+// the forms suggest.
+type codesData struct {
+	Groups    []codeGroup
+	Suggested []string
+}
+
+// codeGroup is one user group's codes ("" : codes in no group).
+type codeGroup struct {
+	Name  string
+	Codes []AccessCode
+}
+
+// groupCodes sorts cs into their groups, by name, the codes in no group
+// last; each group keeps the order of cs.
+func groupCodes(cs []AccessCode) []codeGroup {
+	var out []codeGroup
+	for _, c := range cs {
+		i := slices.IndexFunc(out, func(g codeGroup) bool { return g.Name == c.Group })
+		if i < 0 {
+			out = append(out, codeGroup{Name: c.Group})
+			i = len(out) - 1
+		}
+		out[i].Codes = append(out[i].Codes, c)
+	}
+	slices.SortStableFunc(out, func(a, b codeGroup) int {
+		if (a.Name == "") != (b.Name == "") {
+			return cmp.Compare(b.Name, a.Name) // "" last
+		}
+		return cmp.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+// formGroup reads a code's user group from the form: trimmed, checked
+// with accesscode.CheckGroup.
+func formGroup(c *gin.Context) (string, error) {
+	g := strings.TrimSpace(c.PostForm("group"))
+	if err := accesscode.CheckGroup(g); err != nil {
+		return "", err
+	}
+	return g, nil
+}
+
+func (s *Server) setCodeGroup(c *gin.Context) {
+	if s.deps.Codes == nil {
+		s.unavailable(c)
+		return
+	}
+	g, err := formGroup(c)
+	if err != nil {
+		s.codes(c, http.StatusBadRequest, "", err.Error())
+		return
+	}
+	id := c.Param("id")
+	made, err := s.deps.Codes.SetCodeGroup(ctxOf(c), userOf(c).Operator, id, g)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		s.errorPage(c, http.StatusNotFound, "err.notfound")
+		return
+	case errors.Is(err, ErrInvalidInput):
+		s.codes(c, http.StatusBadRequest, "", err.Error())
+		return
+	case err != nil:
+		s.fail(c, "set code group", err)
+		return
+	}
+	if s.audit(c, "code.group", made.ID, "group "+strconv.Quote(made.Group)) != nil {
+		s.errorPage(c, http.StatusInternalServerError, "err.internal")
+		return
+	}
+	redirectFlash(c, "/ops/codes", "saved")
 }
 
 func (s *Server) createCode(c *gin.Context) {
@@ -149,7 +226,12 @@ func (s *Server) createCode(c *gin.Context) {
 		s.codes(c, http.StatusBadRequest, "", T(s.lang(c), "err.input"))
 		return
 	}
-	ac := AccessCode{Kind: kind, Label: strings.TrimSpace(c.PostForm("label")), UsesLeft: uses}
+	group, err := formGroup(c)
+	if err != nil {
+		s.codes(c, http.StatusBadRequest, "", err.Error())
+		return
+	}
+	ac := AccessCode{Kind: kind, Label: strings.TrimSpace(c.PostForm("label")), Group: group, UsesLeft: uses}
 	if d := c.PostForm("validUntil"); d != "" {
 		until, err := time.Parse("2006-01-02", d)
 		if err != nil {
@@ -167,7 +249,7 @@ func (s *Server) createCode(c *gin.Context) {
 		s.fail(c, "create code", err)
 		return
 	}
-	if s.audit(c, "code.create", made.ID, kind+" "+made.Label) != nil { // never the code itself
+	if s.audit(c, "code.create", made.ID, kind+" "+made.Label+" group "+strconv.Quote(made.Group)) != nil { // never the code itself
 		s.errorPage(c, http.StatusInternalServerError, "err.internal")
 		return
 	}

@@ -201,7 +201,8 @@ type AccessCode struct {
 	Code       string
 	Kind       string // "flatrate", "visitor", "cost-centre"
 	Label      string
-	UsesLeft   int64 // visitor: -1 unlimited
+	Group      string // user group (fleet, employees …); "" none
+	UsesLeft   int64  // visitor: -1 unlimited
 	ValidUntil time.Time
 	Revoked    bool
 	Uses       int64
@@ -251,10 +252,14 @@ type TariffEditor interface {
 	SaveTariff(ctx context.Context, operator string, t SiteTariff) error
 }
 
-// CodeAdmin lists, creates and revokes access codes.
+// CodeAdmin lists, creates, regroups and revokes access codes.
 type CodeAdmin interface {
 	Codes(ctx context.Context, operator string) ([]AccessCode, error)
 	CreateCode(ctx context.Context, operator string, c AccessCode) (AccessCode, error)
+	// SetCodeGroup puts the operator's code id in user group ("" none);
+	// ErrNotFound for another operator's code, ErrInvalidInput for a bad
+	// group.
+	SetCodeGroup(ctx context.Context, operator, id, group string) (AccessCode, error)
 	RevokeCode(ctx context.Context, operator, id string) error
 }
 

@@ -29,6 +29,7 @@ func TestTenantMatrix(t *testing.T) {
 	}{
 		{http.MethodPost, "/ops/alarms/a1/reset", url.Values{}},
 		{http.MethodPost, "/ops/codes/op1-c1/revoke", url.Values{}},
+		{http.MethodPost, "/ops/codes/op1-c1/group", url.Values{"group": {"fleet"}}},
 		{http.MethodPost, "/ops/tariffs", url.Values{"site": {"s1"}, "id": {"eco"}, "class": {"eco"}, "currency": {"EUR"}, "energy": {"0.01"}, "vat": {"19"}}},
 		{http.MethodGet, "/ops/reports/0", nil},
 	} {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/parkgrid/parkgrid/central/catalog"
 )
@@ -35,6 +38,7 @@ type Code struct {
 	Operator   string    `json:"operator"`
 	Kind       Kind      `json:"kind"`
 	Label      string    `json:"label"`                // who or what it is for
+	Group      string    `json:"group,omitempty"`      // user group (fleet, employees …); "" none
 	CostCentre string    `json:"costCentre,omitempty"` // costcentre: the centre billed
 	ValidFrom  time.Time `json:"validFrom"`            // zero: from its creation
 	ValidUntil time.Time `json:"validUntil,omitzero"`  // zero: no end (not for flatrate)
@@ -44,6 +48,43 @@ type Code struct {
 	RevokedAt  time.Time `json:"revokedAt,omitzero"`
 	CreatedAt  time.Time `json:"createdAt"`
 	Hash       string    `json:"-"` // catalog.HashSecret of the secret
+}
+
+// User groups: what an operator groups its codes (and so the drivers who
+// use them) by. A code's group is free text; these are the suggested
+// ones. GroupPublic is the group of sessions started without a code (card,
+// PayPal); no code can be in it.
+const (
+	GroupFleet     = "fleet"
+	GroupEmployees = "employees"
+	GroupVisitors  = "visitors"
+	GroupPublic    = "public"
+	MaxGroupLen    = 40 // characters
+)
+
+// SuggestedGroups are the groups offered when a code is made.
+func SuggestedGroups() []string { return []string{GroupFleet, GroupEmployees, GroupVisitors} }
+
+// CheckGroup checks a code's group: "" (none) or 1 to MaxGroupLen
+// printable characters without leading or trailing space, and not
+// GroupPublic.
+func CheckGroup(g string) error {
+	switch {
+	case g == "":
+		return nil
+	case !utf8.ValidString(g) || utf8.RuneCountInString(g) > MaxGroupLen:
+		return fmt.Errorf("%w: group must be at most %d characters", ErrInvalid, MaxGroupLen)
+	case strings.TrimSpace(g) != g:
+		return fmt.Errorf("%w: group %q has leading or trailing space", ErrInvalid, g)
+	case strings.EqualFold(g, GroupPublic):
+		return fmt.Errorf("%w: group %q is reserved for sessions without a code", ErrInvalid, g)
+	}
+	for _, r := range g {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("%w: group %q has a control or non-printable character", ErrInvalid, g)
+		}
+	}
+	return nil
 }
 
 // Use is one redemption of a code.
@@ -65,6 +106,7 @@ func (c Code) Validate() error {
 // uses.
 type Edit struct {
 	Label      string    `json:"label"`
+	Group      string    `json:"group,omitempty"` // "" removes the code from its group
 	CostCentre string    `json:"costCentre,omitempty"`
 	ValidFrom  time.Time `json:"validFrom,omitzero"`
 	ValidUntil time.Time `json:"validUntil,omitzero"`
@@ -74,7 +116,7 @@ type Edit struct {
 // Apply returns c with e applied, or why that code would be invalid.
 // Lowering MaxUses to the uses so far makes the code used up.
 func (c Code) Apply(e Edit) (Code, error) {
-	c.Label, c.CostCentre, c.ValidUntil, c.MaxUses = e.Label, e.CostCentre, e.ValidUntil, e.MaxUses
+	c.Label, c.Group, c.CostCentre, c.ValidUntil, c.MaxUses = e.Label, e.Group, e.CostCentre, e.ValidUntil, e.MaxUses
 	if !e.ValidFrom.IsZero() {
 		c.ValidFrom = e.ValidFrom
 	}
@@ -93,6 +135,9 @@ func (c Code) check() error {
 	}
 	if c.MaxUses < 0 {
 		return fmt.Errorf("access code %s: %w: max uses %d", c.ID, ErrInvalid, c.MaxUses)
+	}
+	if err := CheckGroup(c.Group); err != nil {
+		return fmt.Errorf("access code %s: %w", c.ID, err)
 	}
 	switch c.Kind {
 	case KindFlatrate:

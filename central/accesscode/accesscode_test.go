@@ -3,8 +3,11 @@ package accesscode_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"pgregory.net/rapid"
 
@@ -38,7 +41,11 @@ func TestValidate(t *testing.T) {
 		"until before from": {func(c *accesscode.Code) {
 			c.Kind, c.ValidFrom, c.ValidUntil = accesscode.KindVisitor, t0, t0.Add(-time.Hour)
 		}, false},
-		"bad id": {func(c *accesscode.Code) { c.Kind, c.MaxUses, c.ID = accesscode.KindVisitor, 1, "a b" }, false},
+		"bad id":     {func(c *accesscode.Code) { c.Kind, c.MaxUses, c.ID = accesscode.KindVisitor, 1, "a b" }, false},
+		"with group": {func(c *accesscode.Code) { c.Kind, c.MaxUses, c.Group = accesscode.KindVisitor, 1, "fleet" }, true},
+		"public group": {func(c *accesscode.Code) {
+			c.Kind, c.MaxUses, c.Group = accesscode.KindVisitor, 1, "Public"
+		}, false},
 		"negative max uses": {func(c *accesscode.Code) {
 			c.Kind, c.MaxUses, c.ValidUntil = accesscode.KindVisitor, -1, t0.Add(time.Hour)
 		}, false},
@@ -151,4 +158,67 @@ func (p *provider) Capture(_ context.Context, r payment.CaptureRequest) (payment
 func (p *provider) Cancel(_ context.Context, r payment.CancelRequest) (payment.Hold, error) {
 	p.calls = append(p.calls, "cancel "+r.HoldID)
 	return payment.Hold{}, nil
+}
+
+func TestCheckGroup(t *testing.T) {
+	for g, ok := range map[string]bool{
+		"":                      true,
+		"fleet":                 true,
+		"employees":             true,
+		"Fuhrpark Süd":          true,
+		strings.Repeat("ä", 40): true,
+		strings.Repeat("a", 41): false,
+		" fleet":                false,
+		"fleet ":                false,
+		"fl\neet":               false,
+		"a\x00b":                false,
+		"\xff":                  false,
+		"public":                false,
+		"PUBLIC":                false,
+		"visitors (north gate)": true,
+	} {
+		err := accesscode.CheckGroup(g)
+		if (err == nil) != ok {
+			t.Errorf("CheckGroup(%q) = %v, want ok %v", g, err, ok)
+		}
+		if err != nil && !errors.Is(err, accesscode.ErrInvalid) {
+			t.Errorf("CheckGroup(%q): %v does not wrap ErrInvalid", g, err)
+		}
+	}
+	for _, g := range accesscode.SuggestedGroups() {
+		if err := accesscode.CheckGroup(g); err != nil {
+			t.Errorf("suggested group %q: %v", g, err)
+		}
+	}
+}
+
+func TestApplyGroup(t *testing.T) {
+	c := accesscode.Code{ID: "c1", Operator: "op", Kind: accesscode.KindVisitor, MaxUses: 2, Group: "fleet", Hash: hash("x")}
+	got, err := c.Apply(accesscode.Edit{MaxUses: 2, Group: "employees"})
+	if err != nil || got.Group != "employees" {
+		t.Errorf("apply group: %+v %v", got, err)
+	}
+	if got, err = c.Apply(accesscode.Edit{MaxUses: 2}); err != nil || got.Group != "" {
+		t.Errorf("clear group: %+v %v", got, err)
+	}
+	if _, err = c.Apply(accesscode.Edit{MaxUses: 2, Group: "public"}); !errors.Is(err, accesscode.ErrInvalid) {
+		t.Errorf("group public: %v", err)
+	}
+}
+
+// FuzzCheckGroup: a group CheckGroup accepts is short, printable and
+// trimmed, whatever bytes an operator sends.
+func FuzzCheckGroup(f *testing.F) {
+	for _, s := range []string{"", "fleet", " x", "\x00", "public", strings.Repeat("z", 41)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, g string) {
+		if accesscode.CheckGroup(g) != nil || g == "" {
+			return
+		}
+		if !utf8.ValidString(g) || utf8.RuneCountInString(g) > accesscode.MaxGroupLen || strings.TrimSpace(g) != g ||
+			strings.EqualFold(g, accesscode.GroupPublic) || strings.ContainsFunc(g, func(r rune) bool { return !unicode.IsPrint(r) }) {
+			t.Fatalf("accepted %q", g)
+		}
+	})
 }

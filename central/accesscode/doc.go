@@ -16,6 +16,10 @@
 // transaction; a code can never be used more than MaxUses times, also by
 // concurrent starts on several replicas.
 //
+// A code may carry a user group (Group: fleet, employees, visitors or
+// free text, CheckGroup); the operator's users are grouped by the codes
+// they use, and sessions without a code form the group public (reserved).
+//
 // Sessions started with a code have no payment hold: Payments routes them
 // to an internal account (payee account "code:<id>", hold ids "code:…")
 // that authorises at once and moves no money; the session is invoiced

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -146,6 +147,7 @@ type CodeRequest struct {
 	ID         string          `json:"id"`
 	Kind       accesscode.Kind `json:"kind"`
 	Label      string          `json:"label"`
+	Group      string          `json:"group,omitempty"` // user group; see accesscode.CheckGroup
 	CostCentre string          `json:"costCentre,omitempty"`
 	ValidFrom  time.Time       `json:"validFrom,omitzero"`
 	ValidUntil time.Time       `json:"validUntil,omitzero"`
@@ -164,6 +166,9 @@ func (a *API) listCodes(c *gin.Context) {
 		a.internal(c, "access codes", err)
 		return
 	}
+	if g, ok := c.GetQuery("group"); ok {
+		cs = slices.DeleteFunc(cs, func(x accesscode.Code) bool { return x.Group != g })
+	}
 	c.JSON(http.StatusOK, gin.H{"codes": cs})
 }
 
@@ -178,7 +183,7 @@ func (a *API) createCode(c *gin.Context) {
 		return
 	}
 	now := a.now().UTC()
-	code := accesscode.Code{ID: r.ID, Operator: operatorOf(c), Kind: r.Kind, Label: r.Label, CostCentre: r.CostCentre,
+	code := accesscode.Code{ID: r.ID, Operator: operatorOf(c), Kind: r.Kind, Label: r.Label, Group: r.Group, CostCentre: r.CostCentre,
 		ValidFrom: r.ValidFrom, ValidUntil: r.ValidUntil, MaxUses: r.MaxUses, CreatedAt: now, Hash: hash}
 	if code.ValidFrom.IsZero() {
 		code.ValidFrom = now
@@ -192,7 +197,7 @@ func (a *API) createCode(c *gin.Context) {
 		a.internal(c, "create access code", err)
 		return
 	}
-	a.log.Info("access code created", "operator", code.Operator, "code", code.ID, "kind", code.Kind)
+	a.log.Info("access code created", "operator", code.Operator, "code", code.ID, "kind", code.Kind, "group", code.Group)
 	c.JSON(http.StatusCreated, CodeAnswer{Code: code, Secret: secret})
 }
 
@@ -227,7 +232,7 @@ func (a *API) updateCode(c *gin.Context) {
 		a.codeNotFound(c, "update access code", err)
 		return
 	}
-	a.log.Info("access code updated", "operator", code.Operator, "code", code.ID)
+	a.log.Info("access code updated", "operator", code.Operator, "code", code.ID, "group", code.Group)
 	c.JSON(http.StatusOK, code)
 }
 

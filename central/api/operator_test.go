@@ -154,6 +154,60 @@ func TestAccessCodes(t *testing.T) {
 	}
 }
 
+// TestCodeGroups: a code's user group is set at creation, read back by
+// get and list (filtered by ?group=), changed by PUT and validated; the
+// usage report groups by it, sessions without a code in group public.
+func TestCodeGroups(t *testing.T) {
+	e := newEnv(t, true)
+	tok := e.tokens["a"]
+	for _, r := range []api.CodeRequest{
+		{ID: "van-1", Kind: accesscode.KindVisitor, MaxUses: 9, Group: "fleet"},
+		{ID: "van-2", Kind: accesscode.KindVisitor, MaxUses: 9, Group: "fleet"},
+		{ID: "staff-1", Kind: accesscode.KindVisitor, MaxUses: 9, Group: "employees"},
+		{ID: "plain", Kind: accesscode.KindVisitor, MaxUses: 9},
+	} {
+		var made api.CodeAnswer
+		e.json("POST", "/api/v1/operator/codes", tok, r, http.StatusCreated, &made)
+		if made.Code.Group != r.Group {
+			t.Errorf("made %s in group %q, want %q", r.ID, made.Code.Group, r.Group)
+		}
+	}
+	for _, g := range []string{"public", " fleet", strings.Repeat("x", 41), "a\tb"} {
+		if code, b := e.do("POST", "/api/v1/operator/codes", tok, api.CodeRequest{ID: "bad-group", Kind: accesscode.KindVisitor, MaxUses: 1, Group: g}); code != http.StatusBadRequest {
+			t.Errorf("group %q: %d %s", g, code, b)
+		}
+	}
+	var list struct {
+		Codes []accesscode.Code `json:"codes"`
+	}
+	e.json("GET", "/api/v1/operator/codes?group=fleet", tok, nil, http.StatusOK, &list)
+	if len(list.Codes) != 2 || list.Codes[0].ID != "van-1" || list.Codes[1].ID != "van-2" {
+		t.Errorf("fleet codes %+v", list.Codes)
+	}
+	e.json("GET", "/api/v1/operator/codes?group=", tok, nil, http.StatusOK, &list)
+	if len(list.Codes) != 1 || list.Codes[0].ID != "plain" {
+		t.Errorf("codes without a group %+v", list.Codes)
+	}
+	var got accesscode.Code
+	e.json("PUT", "/api/v1/operator/codes/plain", tok, accesscode.Edit{MaxUses: 9, Group: "visitors"}, http.StatusOK, &got)
+	e.json("GET", "/api/v1/operator/codes/plain", tok, nil, http.StatusOK, &got)
+	if got.Group != "visitors" {
+		t.Errorf("regrouped code %+v", got)
+	}
+	if code, b := e.do("PUT", "/api/v1/operator/codes/plain", tok, accesscode.Edit{MaxUses: 9, Group: "PUBLIC"}); code != http.StatusBadRequest {
+		t.Errorf("regroup to public: %d %s", code, b)
+	}
+	if code, b := e.do("GET", "/api/v1/operator/codes?group=fleet", e.tokens["b"], nil); code != http.StatusOK || bytes.Contains(b, []byte("van-")) {
+		t.Errorf("b lists a's fleet: %d %s", code, b)
+	}
+	ans := e.start("a", "client-0000000020")
+	e.finish(ans, 2_000)
+	code, b := e.do("GET", "/api/v1/operator/reports/usage?from=2026-11-01&to=2027-01-01&by=group&period=all&format=csv", tok, nil)
+	if code != http.StatusOK || !bytes.Contains(b, []byte(",public,1,2.000,")) {
+		t.Errorf("usage by group: %d %s", code, b)
+	}
+}
+
 func TestOperatorSessions(t *testing.T) {
 	e := newEnv(t, true)
 	ans := e.start("a", "client-0000000010")
@@ -245,7 +299,7 @@ func TestTenantMatrix(t *testing.T) {
 	e := newEnv(t, true)
 	ta, tb := e.tokens["a"], e.tokens["b"]
 	e.json("POST", "/api/v1/operator/tariffs", ta, api.TariffBody{ID: "a-only", Class: tariff.ClassEco, Currency: "EUR", EnergyPerKWhMinor: 10, VATRateBP: 1900}, http.StatusCreated, nil)
-	e.json("POST", "/api/v1/operator/codes", ta, api.CodeRequest{ID: "code-a", Kind: accesscode.KindVisitor, MaxUses: 5}, http.StatusCreated, nil)
+	e.json("POST", "/api/v1/operator/codes", ta, api.CodeRequest{ID: "code-a", Kind: accesscode.KindVisitor, MaxUses: 5, Group: "fleet"}, http.StatusCreated, nil)
 	sa := e.start("a", "client-0000000030")
 	e.finish(sa, 1_000)
 	sb := e.start("b", "client-0000000031")
@@ -287,7 +341,7 @@ func TestTenantMatrix(t *testing.T) {
 		t.Errorf("tried %d id routes; the matrix lost routes", tried)
 	}
 	for _, path := range []string{"/api/v1/operator/tariffs", "/api/v1/operator/codes", "/api/v1/operator/sessions", "/api/v1/operator/points",
-		"/api/v1/operator/reports/usage?from=2026-11-01&to=2027-01-01&by=point&format=csv"} {
+		"/api/v1/operator/reports/usage?from=2026-11-01&to=2027-01-01&by=point&format=csv", "/api/v1/operator/codes?group=fleet"} {
 		code, b := e.do("GET", path, tb, nil)
 		if code != http.StatusOK || bytes.Contains(b, []byte("a-only")) || bytes.Contains(b, []byte("code-a")) ||
 			bytes.Contains(b, []byte(sa.Session.ID)) || bytes.Contains(b, []byte("site-a")) {
@@ -299,7 +353,7 @@ func TestTenantMatrix(t *testing.T) {
 	e.json("GET", "/api/v1/operator/tariffs/a-only", ta, nil, http.StatusOK, &tf)
 	var code accesscode.Code
 	e.json("GET", "/api/v1/operator/codes/code-a", ta, nil, http.StatusOK, &code)
-	if tf.Version != 1 || code.Revoked || code.MaxUses != 5 {
+	if tf.Version != 1 || code.Revoked || code.MaxUses != 5 || code.Group != "fleet" {
 		t.Errorf("a's rows changed by b: tariff version %d, code revoked %v", tf.Version, code.Revoked)
 	}
 	for _, p := range []string{"", "/confirm", "/stop", "/receipt.pdf"} {

@@ -2,8 +2,9 @@
 // authorities:
 //
 //   - usage reports: kWh and revenue of invoiced sessions per site, charge
-//     point, cost centre or access code and per day, month or the whole
-//     range, as CSV or XLSX (Summarize, WriteCSV, WriteXLSX);
+//     point, cost centre, access code or user group (the code's group;
+//     GroupPublic for sessions without a code) and per day, month or the
+//     whole range, as CSV or XLSX (Summarize, WriteCSV, WriteXLSX);
 //   - the BNetzA charging-point register (Ladesäulenregister, LSV §5): one
 //     row per charging station with up to four points, each with its plug
 //     types, power and the public key of its Eichrecht meter, in the

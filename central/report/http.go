@@ -68,7 +68,7 @@ type HandlerConfig struct {
 // Handler serves the report files below whatever prefix the API mounts
 // it at (strip it with http.StripPrefix):
 //
-//	GET /usage?from=2026-11-01&to=2026-12-01&by=site|point|costcentre|accesscode&period=day|month|all&format=csv|xlsx
+//	GET /usage?from=2026-11-01&to=2026-12-01&by=site|point|costcentre|accesscode|group&period=day|month|all&format=csv|xlsx
 //	GET /register?format=csv|xlsx
 //	GET /sessions/{id}/safe.xml
 //

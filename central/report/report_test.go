@@ -130,6 +130,7 @@ func TestSummarizeConserves(t *testing.T) {
 			r := Row{Session: string(rune('a' + i)), Operator: rapid.SampledFrom([]string{"op", "x"}).Draw(t, "op"),
 				Site: rapid.SampledFrom([]string{"a", "b", "c"}).Draw(t, "site"), End: end,
 				CostCentre: rapid.SampledFrom([]string{"", "cc"}).Draw(t, "cc"),
+				AccessCode: rapid.SampledFrom([]string{"", "k1", "k2"}).Draw(t, "code"),
 				Currency:   rapid.SampledFrom([]string{"EUR", "CHF"}).Draw(t, "cur"),
 				EnergyWh:   rapid.Int64Range(0, 1e9).Draw(t, "wh"), GrossMinor: rapid.Int64Range(0, 1e8).Draw(t, "gross")}
 			rows = append(rows, r)
@@ -138,7 +139,10 @@ func TestSummarizeConserves(t *testing.T) {
 				want[r.Currency] = [3]int64{w[0] + 1, w[1] + r.EnergyWh, w[2] + r.GrossMinor}
 			}
 		}
-		by := rapid.SampledFrom([]Dimension{BySite, ByPoint, ByCostCentre, ByAccessCode}).Draw(t, "by")
+		for i := range rows { // one group per code, as the labels give it
+			rows[i].Group = map[string]string{"k1": "fleet", "k2": ""}[rows[i].AccessCode]
+		}
+		by := rapid.SampledFrom([]Dimension{BySite, ByPoint, ByCostCentre, ByAccessCode, ByGroup}).Draw(t, "by")
 		p := rapid.SampledFrom([]Period{PeriodDay, PeriodMonth, PeriodAll}).Draw(t, "period")
 		u, err := Summarize(q, rows, by, p, time.FixedZone("x", 3600*rapid.IntRange(-12, 14).Draw(t, "zone")))
 		if err != nil {
@@ -463,5 +467,66 @@ func TestHandler(t *testing.T) {
 		if rec.Code != tc.code || !strings.Contains(rec.Body.String(), tc.want) {
 			t.Errorf("%s as %q: %d %q; want %d containing %q", tc.path, tc.op, rec.Code, rec.Body.String(), tc.code, tc.want)
 		}
+	}
+}
+
+// TestUsageByGroup: by=group counts a session without a code in group
+// public, a code's sessions in its group ("" for none); by=accesscode
+// carries each code's group into the CSV and XLSX "group" column.
+func TestUsageByGroup(t *testing.T) {
+	rows := sampleRows()
+	rows = append(rows, row("s6", "nord", "cp-2", "", "E-1", t0.Add(3*time.Hour), 2_000, 200),
+		row("s7", "nord", "cp-2", "", "N-1", t0.Add(4*time.Hour), 3_000, 300))
+	rows[2].Group, rows[5].Group = "fleet", "employees" // V-1, E-1; N-1 is in no group
+	u, err := Summarize(query(), rows, ByGroup, PeriodAll, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][2]int64{}
+	for _, l := range u.Lines {
+		got[l.Key] = [2]int64{l.Sessions, l.EnergyWh}
+		if l.Group != l.Key {
+			t.Errorf("line %q has group %q", l.Key, l.Group)
+		}
+	}
+	want := map[string][2]int64{"public": {2, 13_345}, "fleet": {1, 20_000}, "employees": {1, 2_000}, "": {1, 3_000}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("by group (-want +got):\n%s", diff)
+	}
+	u, err = Summarize(query(), rows, ByAccessCode, PeriodAll, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteCSV(&b, u); err != nil {
+		t.Fatal(err)
+	}
+	wantCSV := "period_start,key,group,sessions,energy_kwh,currency,gross,net,vat\n" +
+		"2026-11-01/2026-12-01,,public,2,13.345,EUR,8.54,7.19,1.35\n" +
+		"2026-11-01/2026-12-01,E-1,employees,1,2.000,EUR,2.00,1.69,0.31\n" +
+		"2026-11-01/2026-12-01,N-1,,1,3.000,EUR,3.00,2.53,0.47\n" +
+		"2026-11-01/2026-12-01,V-1,fleet,1,20.000,EUR,10.80,9.08,1.72\n" +
+		"total,,,5,38.345,EUR,24.34,20.49,3.85\n"
+	if diff := cmp.Diff(wantCSV, b.String()); diff != "" {
+		t.Errorf("csv by access code (-want +got):\n%s", diff)
+	}
+	b.Reset()
+	if err := WriteXLSX(&b, u); err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenReader(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	x, err := f.GetRows("usage", excelize.Options{RawCellValue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(x) != 6 || x[0][2] != "group" || x[4][1] != "V-1" || x[4][2] != "fleet" || x[1][2] != "public" {
+		t.Errorf("xlsx by access code: %v", x)
+	}
+	if _, err := ParseDimension("group"); err != nil {
+		t.Errorf("ParseDimension(group): %v", err)
 	}
 }

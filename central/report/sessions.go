@@ -18,6 +18,7 @@ type Lister interface {
 type Labels struct {
 	CostCentre string
 	AccessCode string
+	Group      string // the code's user group
 }
 
 // Labeler names a session's cost centre and access code (central's
@@ -55,7 +56,7 @@ func (s SessionSource) Rows(ctx context.Context, q Query) ([]Row, error) {
 			if err != nil {
 				return nil, fmt.Errorf("report: labels of session %s: %w", ss.ID, err)
 			}
-			r.CostCentre, r.AccessCode = l.CostCentre, l.AccessCode
+			r.CostCentre, r.AccessCode, r.Group = l.CostCentre, l.AccessCode, l.Group
 		}
 		rows = append(rows, r)
 	}

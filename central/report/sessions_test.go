@@ -59,7 +59,7 @@ func TestSessionSource(t *testing.T) {
 	run("s-2", "op", 1_000, "")
 	run("s-3", "other", 5_000, "")
 	run("s-4", "op", 0, "charging")
-	src := SessionSource{Sessions: st, Labels: labels{"s-2": {CostCentre: "CC-7", AccessCode: "V-1"}}}
+	src := SessionSource{Sessions: st, Labels: labels{"s-2": {CostCentre: "CC-7", AccessCode: "V-1", Group: "fleet"}}}
 	rows, err := src.Rows(ctx, query())
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestSessionSource(t *testing.T) {
 		if r.Session == "s-1" && (r.EnergyWh != 12_345 || r.GrossMinor != 705 || r.CostCentre != "") {
 			t.Errorf("s-1: %+v", r)
 		}
-		if r.Session == "s-2" && (r.EnergyWh != 1_000 || r.CostCentre != "CC-7" || r.AccessCode != "V-1") {
+		if r.Session == "s-2" && (r.EnergyWh != 1_000 || r.CostCentre != "CC-7" || r.AccessCode != "V-1" || r.Group != "fleet") {
 			t.Errorf("s-2: %+v", r)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/xuri/excelize/v2"
@@ -13,6 +14,24 @@ import (
 
 // usageHeader names the columns of a usage report, CSV and XLSX alike.
 var usageHeader = []string{"period_start", "key", "sessions", "energy_kwh", "currency", "gross", "net", "vat"}
+
+// header is u's columns: usageHeader, and per access code its user group
+// in a "group" column after the key.
+func (u Usage) header() []string {
+	if u.By != ByAccessCode {
+		return usageHeader
+	}
+	return slices.Insert(slices.Clone(usageHeader), 2, "group")
+}
+
+// keyCells are the key column(s) of a line (the total lines have no key
+// and no group).
+func (u Usage) keyCells(key, group string) []string {
+	if u.By != ByAccessCode {
+		return []string{key}
+	}
+	return []string{key, group}
+}
 
 // KWh writes Wh as kWh with three decimals and a point: 12345 → "12.345".
 func KWh(wh int64) string {
@@ -44,16 +63,17 @@ func (u Usage) periodLabel(l Line) string {
 }
 
 func (u Usage) records() [][]string {
-	out := [][]string{usageHeader}
-	line := func(period, key string, l Line) []string {
-		return []string{period, key, strconv.FormatInt(l.Sessions, 10), KWh(l.EnergyWh), l.Currency,
-			amount(l.GrossMinor, l.Currency), amount(l.NetMinor, l.Currency), amount(l.VATMinor, l.Currency)}
+	out := [][]string{u.header()}
+	line := func(period string, keys []string, l Line) []string {
+		r := append([]string{period}, keys...)
+		return append(r, strconv.FormatInt(l.Sessions, 10), KWh(l.EnergyWh), l.Currency,
+			amount(l.GrossMinor, l.Currency), amount(l.NetMinor, l.Currency), amount(l.VATMinor, l.Currency))
 	}
 	for _, l := range u.Lines {
-		out = append(out, line(u.periodLabel(l), l.Key, l))
+		out = append(out, line(u.periodLabel(l), u.keyCells(l.Key, l.Group), l))
 	}
 	for _, t := range u.Totals {
-		out = append(out, line("total", "", t))
+		out = append(out, line("total", u.keyCells("", ""), t))
 	}
 	return out
 }
@@ -94,19 +114,22 @@ func WriteXLSX(w io.Writer, u Usage) error {
 	if err != nil {
 		return fmt.Errorf("report xlsx: %w", err)
 	}
-	head := make([]any, len(usageHeader))
-	for i, h := range usageHeader {
+	head := make([]any, len(u.header()))
+	for i, h := range u.header() {
 		head[i] = excelize.Cell{StyleID: bold, Value: h}
 	}
 	if err := sw.SetRow("A1", head); err != nil {
 		return fmt.Errorf("report xlsx: %w", err)
 	}
 	row := 2
-	put := func(period, key string, l Line) error {
+	put := func(period string, keys []string, l Line) error {
 		cell, _ := excelize.CoordinatesToCellName(1, row)
 		row++
-		vals := []any{period, key, l.Sessions,
-			excelize.Cell{StyleID: kwh, Value: float64(l.EnergyWh) / 1000}, l.Currency}
+		vals := []any{period}
+		for _, k := range keys {
+			vals = append(vals, k)
+		}
+		vals = append(vals, l.Sessions, excelize.Cell{StyleID: kwh, Value: float64(l.EnergyWh) / 1000}, l.Currency)
 		for _, m := range []int64{l.GrossMinor, l.NetMinor, l.VATMinor} {
 			v, err := minorValue(m, l.Currency)
 			if err != nil {
@@ -118,12 +141,12 @@ func WriteXLSX(w io.Writer, u Usage) error {
 		return sw.SetRow(cell, vals)
 	}
 	for _, l := range u.Lines {
-		if err := put(u.periodLabel(l), l.Key, l); err != nil {
+		if err := put(u.periodLabel(l), u.keyCells(l.Key, l.Group), l); err != nil {
 			return fmt.Errorf("report xlsx: %w", err)
 		}
 	}
 	for _, t := range u.Totals {
-		if err := put("total", "", t); err != nil {
+		if err := put("total", u.keyCells("", ""), t); err != nil {
 			return fmt.Errorf("report xlsx: %w", err)
 		}
 	}

@@ -20,6 +20,7 @@ type Row struct {
 	Point      string
 	CostCentre string // "" when the session was not billed to a cost centre
 	AccessCode string // "" when no access code started it
+	Group      string // the access code's user group ("" none); see Row.UserGroup
 	Start, End time.Time
 	EnergyWh   int64
 	Currency   string
@@ -66,7 +67,21 @@ const (
 	ByPoint      Dimension = "point"
 	ByCostCentre Dimension = "costcentre"
 	ByAccessCode Dimension = "accesscode"
+	ByGroup      Dimension = "group" // the code's user group; GroupPublic without a code
 )
+
+// GroupPublic is the user group of a session started without an access
+// code (card, PayPal): the public.
+const GroupPublic = "public"
+
+// UserGroup is the user group r counts in: its access code's group, or
+// GroupPublic for a session without a code ("" for a code in no group).
+func (r Row) UserGroup() string {
+	if r.AccessCode == "" {
+		return GroupPublic
+	}
+	return r.Group
+}
 
 // Period is the time bucket of a usage report.
 type Period string
@@ -81,10 +96,10 @@ const (
 // ParseDimension and ParsePeriod read the names above (from a URL).
 func ParseDimension(s string) (Dimension, error) {
 	switch d := Dimension(s); d {
-	case BySite, ByPoint, ByCostCentre, ByAccessCode:
+	case BySite, ByPoint, ByCostCentre, ByAccessCode, ByGroup:
 		return d, nil
 	}
-	return "", fmt.Errorf("report: %w: dimension %q (site, point, costcentre, accesscode)", ErrInvalid, s)
+	return "", fmt.Errorf("report: %w: dimension %q (site, point, costcentre, accesscode, group)", ErrInvalid, s)
 }
 
 // ParsePeriod reads a period name.
@@ -100,6 +115,7 @@ func ParsePeriod(s string) (Period, error) {
 type Line struct {
 	PeriodStart time.Time // start of the bucket in the report's location; the range's From for PeriodAll
 	Key         string    // the site, point … ("" : none, e.g. no cost centre)
+	Group       string    // ByAccessCode and ByGroup: the key's user group (Row.UserGroup)
 	Currency    string
 	Sessions    int64
 	EnergyWh    int64
@@ -157,6 +173,9 @@ func Summarize(q Query, rows []Row, by Dimension, period Period, loc *time.Locat
 		l := groups[k]
 		if l == nil {
 			l = &Line{PeriodStart: start, Key: k.k, Currency: r.Currency}
+			if by == ByAccessCode || by == ByGroup {
+				l.Group = r.UserGroup()
+			}
 			groups[k] = l
 		}
 		add(l, r)
@@ -191,6 +210,8 @@ func label(r Row, by Dimension) string {
 		return r.CostCentre
 	case ByAccessCode:
 		return r.AccessCode
+	case ByGroup:
+		return r.UserGroup()
 	}
 	return ""
 }

@@ -327,7 +327,7 @@ func (a *Adapter) Codes(ctx context.Context, operator string) ([]dashboard.Acces
 }
 
 func (a *Adapter) codeView(c accesscode.Code) dashboard.AccessCode {
-	v := dashboard.AccessCode{ID: c.ID, Kind: string(c.Kind), Label: c.Label, UsesLeft: -1, ValidUntil: c.ValidUntil,
+	v := dashboard.AccessCode{ID: c.ID, Kind: string(c.Kind), Label: c.Label, Group: c.Group, UsesLeft: -1, ValidUntil: c.ValidUntil,
 		Revoked: c.Revoked, Uses: c.Uses}
 	if c.Kind == accesscode.KindCostCentre {
 		v.Kind = "cost-centre"
@@ -353,7 +353,7 @@ func (a *Adapter) CreateCode(ctx context.Context, operator string, c dashboard.A
 	if c.Kind == "cost-centre" {
 		kind = accesscode.KindCostCentre
 	}
-	code := accesscode.Code{ID: id, Operator: operator, Kind: kind, Label: c.Label, ValidFrom: now, ValidUntil: c.ValidUntil,
+	code := accesscode.Code{ID: id, Operator: operator, Kind: kind, Label: c.Label, Group: c.Group, ValidFrom: now, ValidUntil: c.ValidUntil,
 		CreatedAt: now, Hash: catalog.HashSecret(a.codeSecret(operator, id))}
 	if kind == accesscode.KindCostCentre {
 		code.CostCentre = c.Label
@@ -370,6 +370,24 @@ func (a *Adapter) CreateCode(ctx context.Context, operator string, c dashboard.A
 	return a.codeView(code), nil
 }
 
+// SetCodeGroup puts one of the operator's codes in a user group ("" none),
+// keeping the rest of the code as it is.
+func (a *Adapter) SetCodeGroup(ctx context.Context, operator, id, group string) (dashboard.AccessCode, error) {
+	c, err := a.c.Codes.Code(ctx, operator, id)
+	if err != nil {
+		return dashboard.AccessCode{}, notFound(err)
+	}
+	c, err = a.c.Codes.Update(ctx, operator, id, accesscode.Edit{Label: c.Label, Group: group, CostCentre: c.CostCentre,
+		ValidFrom: c.ValidFrom, ValidUntil: c.ValidUntil, MaxUses: c.MaxUses})
+	switch {
+	case errors.Is(err, accesscode.ErrInvalid):
+		return dashboard.AccessCode{}, fmt.Errorf("%w: %w", dashboard.ErrInvalidInput, err)
+	case err != nil:
+		return dashboard.AccessCode{}, notFound(err)
+	}
+	return a.codeView(c), nil
+}
+
 // RevokeCode revokes one of the operator's codes.
 func (a *Adapter) RevokeCode(ctx context.Context, operator, id string) error {
 	if _, err := a.c.Codes.Revoke(ctx, operator, id, a.now()); err != nil {
@@ -383,6 +401,9 @@ var reportList = []struct{ id, title, kind, path string }{
 	{"usage-site-csv", "kWh per site and month (CSV)", "csv", "/usage?by=site&period=month&format=csv"},
 	{"usage-site-xlsx", "kWh per site and month (XLSX)", "xlsx", "/usage?by=site&period=month&format=xlsx"},
 	{"usage-costcentre-csv", "kWh per cost centre and month (CSV)", "csv", "/usage?by=costcentre&period=month&format=csv"},
+	{"usage-group-csv", "kWh per user group and month (CSV; public: without a code)", "csv", "/usage?by=group&period=month&format=csv"},
+	{"usage-group-xlsx", "kWh per user group and month (XLSX)", "xlsx", "/usage?by=group&period=month&format=xlsx"},
+	{"usage-code-csv", "kWh per access code and month, with its group (CSV)", "csv", "/usage?by=accesscode&period=month&format=csv"},
 	{"register-csv", "BNetzA charging-point register (CSV)", "csv", "/register?format=csv"},
 	{"register-xlsx", "BNetzA charging-point register (XLSX)", "xlsx", "/register?format=xlsx"},
 }

@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -229,8 +230,11 @@ func TestTenantMatrix(t *testing.T) {
 	if err := e.web.RevokeCode(ctx, "b", code.ID); !errors.Is(err, dashboard.ErrNotFound) {
 		t.Errorf("revoke a's code as b: %v", err)
 	}
-	if c, _ := e.codes.Code(ctx, "a", code.ID); c.Revoked {
-		t.Error("a's code revoked by b")
+	if _, err := e.web.SetCodeGroup(ctx, "b", code.ID, "fleet"); !errors.Is(err, dashboard.ErrNotFound) {
+		t.Errorf("regroup a's code as b: %v", err)
+	}
+	if c, _ := e.codes.Code(ctx, "a", code.ID); c.Revoked || c.Group != "" {
+		t.Errorf("a's code changed by b: revoked %v, group %q", c.Revoked, c.Group)
 	}
 	// And as a, each works (the matrix would pass on a broken adapter otherwise).
 	if err := e.web.SaveTariff(ctx, "a", dashboard.SiteTariff{Site: "site-a", Tariff: changed}); err != nil {
@@ -306,5 +310,59 @@ func TestProgressLatency(t *testing.T) {
 		case <-time.After(2 * time.Second):
 			t.Fatalf("no progress within 2 s of reading %d", i+1)
 		}
+	}
+}
+
+// TestCodeGroups: the adapter carries a code's user group into the store
+// at creation, changes only the group with SetCodeGroup, refuses a bad
+// group as ErrInvalidInput, and offers the usage reports by group.
+func TestCodeGroups(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	made, err := e.web.CreateCode(ctx, "a", dashboard.AccessCode{Kind: "visitor", Label: "Van 7", Group: "fleet", UsesLeft: 4})
+	if err != nil || made.Group != "fleet" {
+		t.Fatalf("create: %+v %v", made, err)
+	}
+	if _, err := e.web.CreateCode(ctx, "a", dashboard.AccessCode{Kind: "visitor", Label: "x", Group: "public", UsesLeft: 1}); !errors.Is(err, dashboard.ErrInvalidInput) {
+		t.Errorf("create in group public: %v", err)
+	}
+	before, _ := e.codes.Code(ctx, "a", made.ID)
+	if before.Group != "fleet" {
+		t.Fatalf("stored group %q", before.Group)
+	}
+	got, err := e.web.SetCodeGroup(ctx, "a", made.ID, "employees")
+	if err != nil || got.Group != "employees" || got.Code == "" || got.UsesLeft != 4 {
+		t.Fatalf("set group: %+v %v", got, err)
+	}
+	after, _ := e.codes.Code(ctx, "a", made.ID)
+	before.Group = "employees"
+	if after != before {
+		t.Errorf("SetCodeGroup changed more than the group:\n%+v\n%+v", before, after)
+	}
+	if _, err := e.web.SetCodeGroup(ctx, "a", made.ID, strings.Repeat("x", 41)); !errors.Is(err, dashboard.ErrInvalidInput) {
+		t.Errorf("too long a group: %v", err)
+	}
+	if _, err := e.web.SetCodeGroup(ctx, "a", "nope", "fleet"); !errors.Is(err, dashboard.ErrNotFound) {
+		t.Errorf("unknown code: %v", err)
+	}
+	if cs, err := e.web.Codes(ctx, "a"); err != nil || len(cs) != 1 || cs[0].Group != "employees" {
+		t.Errorf("codes %+v %v", cs, err)
+	}
+	links, _ := e.web.Reports(ctx, "a")
+	ids := map[string]bool{}
+	for _, l := range links {
+		ids[l.ID] = true
+	}
+	if !ids["usage-group-csv"] || !ids["usage-group-xlsx"] || !ids["usage-code-csv"] {
+		t.Errorf("report links %+v", links)
+	}
+	for id, head := range map[string]string{"usage-group-csv": "period_start,key,sessions,", "usage-code-csv": "period_start,key,group,sessions,"} {
+		r, err := e.web.Report(ctx, "a", id)
+		if err != nil || !strings.HasPrefix(string(r.Data), head) {
+			t.Errorf("report %s: %v\n%s", id, err, r.Data)
+		}
+	}
+	if r, err := e.web.Report(ctx, "a", "usage-group-xlsx"); err != nil || len(r.Data) == 0 {
+		t.Errorf("xlsx by group: %v", err)
 	}
 }

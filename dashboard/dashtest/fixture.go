@@ -92,7 +92,7 @@ func NewFixture(payURL string, now func() time.Time) (*Fixture, error) {
 			Limits: []dashboard.Limit{{Name: "fuse", CurrentMA: 80000}, {Name: "grid meter headroom", CurrentMA: 63000},
 				{Name: "EMS", CurrentMA: 70000, Expires: t0.Add(time.Hour)}}}},
 		[]dashboard.SiteTariff{{Site: "s1", Tariff: EcoTariff}, {Site: "s1", Tariff: PremiumTariff}},
-		[]dashboard.AccessCode{{ID: "op1-c1", Code: ValidCode, Kind: "visitor", Label: "Visitors", UsesLeft: 10}},
+		[]dashboard.AccessCode{{ID: "op1-c1", Code: ValidCode, Kind: "visitor", Label: "Visitors", Group: "visitors", UsesLeft: 10}},
 		[]dashboard.Report{{Filename: "kwh-per-site-2026-11.csv", ContentType: "text/csv", Data: []byte("site,kwh\ns1,1234.5\n")}},
 	)
 	var days []dashboard.DayEnergy

@@ -155,6 +155,19 @@ func (o *Ops) CreateCode(_ context.Context, op string, c dashboard.AccessCode) (
 	return c, nil
 }
 
+// SetCodeGroup puts op's code id in group.
+func (o *Ops) SetCodeGroup(_ context.Context, op, id, group string) (dashboard.AccessCode, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i, c := range o.codes[op] {
+		if c.ID == id {
+			o.codes[op][i].Group = group
+			return o.codes[op][i], nil
+		}
+	}
+	return dashboard.AccessCode{}, fmt.Errorf("code %q of %q: %w", id, op, dashboard.ErrNotFound)
+}
+
 // RevokeCode revokes op's code id.
 func (o *Ops) RevokeCode(_ context.Context, op, id string) error {
 	o.mu.Lock()

@@ -160,6 +160,46 @@ func run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 			t.Errorf("b updates a's code: %v", err)
 		}
 	})
+	t.Run("Group", func(t *testing.T) {
+		s := open(t)
+		ctx := t.Context()
+		fleet := visitor("a", "f1", "secret-1", 3)
+		fleet.Group = "fleet"
+		bad := visitor("a", "p1", "secret-2", 3)
+		bad.Group = "public"
+		if err := s.Create(ctx, bad); !errors.Is(err, accesscode.ErrInvalid) {
+			t.Errorf("create in group public: %v", err)
+		}
+		for _, c := range []accesscode.Code{fleet, visitor("a", "g1", "secret-3", 3), visitor("b", "x1", "secret-4", 3)} {
+			if err := s.Create(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if c, err := s.Code(ctx, "a", "f1"); err != nil || c.Group != "fleet" {
+			t.Errorf("stored group %q (%v)", c.Group, err)
+		}
+		c, err := s.Update(ctx, "a", "g1", accesscode.Edit{Label: "staff", Group: "employees", MaxUses: 3, ValidUntil: t0.Add(time.Hour)})
+		if err != nil || c.Group != "employees" {
+			t.Fatalf("update group: %+v %v", c, err)
+		}
+		if _, err := s.Update(ctx, "a", "g1", accesscode.Edit{Group: "bad\x00", MaxUses: 3}); !errors.Is(err, accesscode.ErrInvalid) {
+			t.Errorf("bad group: %v", err)
+		}
+		if _, err := s.Update(ctx, "b", "f1", accesscode.Edit{Group: "mine", MaxUses: 3}); !errors.Is(err, accesscode.ErrNotFound) {
+			t.Errorf("b regroups a's code: %v", err)
+		}
+		list, err := s.Codes(ctx, "a")
+		got := map[string]string{}
+		for _, c := range list {
+			got[c.ID] = c.Group
+		}
+		if err != nil || len(got) != 2 || got["f1"] != "fleet" || got["g1"] != "employees" {
+			t.Errorf("a's codes by group %v (%v)", got, err)
+		}
+		if list, _ := s.Codes(ctx, "b"); len(list) != 1 || list[0].Group != "" {
+			t.Errorf("b's codes %+v", list)
+		}
+	})
 	t.Run("HashOnlyStored", func(t *testing.T) {
 		s := open(t)
 		if err := s.Create(t.Context(), visitor("a", "v1", "secret-plain-text", 1)); err != nil {
