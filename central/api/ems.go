@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -308,11 +306,11 @@ func (a *API) resetAlarm(c *gin.Context) {
 	if b.Who != "" && b.Who != who {
 		who += " (" + b.Who + ")"
 	}
-	if err := checkText("why", b.Why, maxWhyBytes); err != nil {
+	if err := reading.CheckText("why", b.Why, maxWhyBytes); err != nil {
 		fail(c, http.StatusBadRequest, "bad_request", "reset: "+err.Error())
 		return
 	}
-	if err := checkText("who", who, maxWhoBytes); err != nil {
+	if err := reading.CheckText("who", who, maxWhoBytes); err != nil {
 		fail(c, http.StatusBadRequest, "bad_request", "reset: "+err.Error())
 		return
 	}
@@ -354,22 +352,4 @@ func (a *API) commandFailed(c *gin.Context, what, site string, err error) {
 	default:
 		a.internal(c, what, err)
 	}
-}
-
-// checkText accepts 1..max bytes of UTF-8 without control characters.
-func checkText(field, s string, max int) error {
-	switch {
-	case s == "":
-		return fmt.Errorf("%s is required", field)
-	case len(s) > max:
-		return fmt.Errorf("%s has %d bytes, at most %d", field, len(s), max)
-	case !utf8.ValidString(s):
-		return fmt.Errorf("%s is not UTF-8", field)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("%s contains control character %U", field, r)
-		}
-	}
-	return nil
 }

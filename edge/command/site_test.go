@@ -123,7 +123,7 @@ func TestSiteCommands(t *testing.T) {
 		},
 		"safety-reset without why": {
 			cmd:       resetCmd("r-3", "ops", ""),
-			wantReply: &reading.Reply{ID: "r-3", Error: "malformed batch: safety-reset: why is required"},
+			wantReply: &reading.Reply{ID: "r-3", Error: "malformed batch: safety-reset: why is empty"},
 		},
 		"safety-reset with a control character": {
 			cmd:       resetCmd("r-4", "ops\n", "x"),

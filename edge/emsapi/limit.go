@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"math"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/parkgrid/parkgrid/edge/reading"
 )
 
 // Bounds a request must stay within, whatever the site. They only catch
@@ -84,7 +84,7 @@ func parseLimit(b []byte, maxTTL time.Duration) (LimitRequest, error) {
 	if w.RequestID == nil {
 		return LimitRequest{}, errors.New("requestId is required")
 	}
-	if err := checkText("requestId", *w.RequestID, maxRequestIDLen); err != nil {
+	if err := reading.CheckText("requestId", *w.RequestID, maxRequestIDLen); err != nil {
 		return LimitRequest{}, err
 	}
 	req := LimitRequest{RequestID: *w.RequestID}
@@ -181,28 +181,10 @@ func salvageRequestID(b []byte) string {
 	var w struct {
 		RequestID string `json:"requestId"`
 	}
-	if len(b) > MaxRequestBytes || json.Unmarshal(b, &w) != nil || checkText("requestId", w.RequestID, maxRequestIDLen) != nil {
+	if len(b) > MaxRequestBytes || json.Unmarshal(b, &w) != nil || reading.CheckText("requestId", w.RequestID, maxRequestIDLen) != nil {
 		return ""
 	}
 	return w.RequestID
-}
-
-// checkText accepts 1..max bytes of UTF-8 without control characters.
-func checkText(field, s string, max int) error {
-	switch {
-	case s == "":
-		return fmt.Errorf("%s is empty", field)
-	case len(s) > max:
-		return fmt.Errorf("%s has %d bytes, at most %d", field, len(s), max)
-	case !utf8.ValidString(s):
-		return fmt.Errorf("%s is not UTF-8", field)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("%s contains control character %U", field, r)
-		}
-	}
-	return nil
 }
 
 // AlarmReset is a validated alarm reset request.
@@ -236,10 +218,10 @@ func parseAlarmReset(b []byte) (AlarmReset, error) {
 	if w.Who == nil || w.Why == nil {
 		return AlarmReset{}, errors.New("who and why are required")
 	}
-	if err := checkText("who", *w.Who, maxWhoLen); err != nil {
+	if err := reading.CheckText("who", *w.Who, maxWhoLen); err != nil {
 		return AlarmReset{}, err
 	}
-	if err := checkText("why", *w.Why, maxWhyLen); err != nil {
+	if err := reading.CheckText("why", *w.Why, maxWhyLen); err != nil {
 		return AlarmReset{}, err
 	}
 	return AlarmReset{Who: *w.Who, Why: *w.Why}, nil
@@ -275,12 +257,12 @@ func parseAuthenticatedReset(b []byte, principal string) (AlarmReset, error) {
 	if w.Why == nil {
 		return AlarmReset{}, errors.New("why is required")
 	}
-	if err := checkText("why", *w.Why, maxWhyLen); err != nil {
+	if err := reading.CheckText("why", *w.Why, maxWhyLen); err != nil {
 		return AlarmReset{}, err
 	}
 	who := principal
 	if w.Who != nil && *w.Who != principal {
-		if err := checkText("who", *w.Who, maxWhoLen); err != nil {
+		if err := reading.CheckText("who", *w.Who, maxWhoLen); err != nil {
 			return AlarmReset{}, err
 		}
 		who += " (" + *w.Who + ")"

@@ -239,20 +239,22 @@ func ParseSafetyReset(args map[string]string) (SafetyReset, error) {
 		}
 	}
 	r := SafetyReset{Who: args[ArgWho], Why: args[ArgWhy]}
-	if err := checkText(ArgWho, r.Who, maxWhoBytes); err != nil {
+	if err := CheckText(ArgWho, r.Who, maxWhoBytes); err != nil {
 		return SafetyReset{}, fmt.Errorf("%w: %s: %v", ErrMalformed, KindSafetyReset, err)
 	}
-	if err := checkText(ArgWhy, r.Why, maxWhyBytes); err != nil {
+	if err := CheckText(ArgWhy, r.Why, maxWhyBytes); err != nil {
 		return SafetyReset{}, fmt.Errorf("%w: %s: %v", ErrMalformed, KindSafetyReset, err)
 	}
 	return r, nil
 }
 
-// checkText accepts 1..max bytes of UTF-8 without control characters.
-func checkText(field, s string, max int) error {
+// CheckText accepts 1..max bytes of UTF-8 without control characters: a
+// name or reason that goes into logs and audit records. Its errors name
+// field.
+func CheckText(field, s string, max int) error {
 	switch {
 	case s == "":
-		return fmt.Errorf("%s is required", field)
+		return fmt.Errorf("%s is empty", field)
 	case len(s) > max:
 		return fmt.Errorf("%s has %d bytes, at most %d", field, len(s), max)
 	case !utf8.ValidString(s):
