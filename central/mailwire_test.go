@@ -2,7 +2,6 @@ package central_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -14,7 +13,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	netmail "net/mail"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,8 +20,6 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/parkgrid/parkgrid/central"
-	centralconfig "github.com/parkgrid/parkgrid/central/config"
 	"github.com/parkgrid/parkgrid/central/invoice/receiptcheck"
 	"github.com/parkgrid/parkgrid/central/mail/mailtest"
 	"github.com/parkgrid/parkgrid/central/session/sessiontest"
@@ -89,39 +85,7 @@ operators:
         lon: "13.4"
         points: [{id: p01, meter: p01.meter, tariffs: [eco]}]
 `, storeYAML, hex.EncodeToString(gwPub), meter.PublicKey, smtpSrv.Port)
-	path := filepath.Join(dir, "central.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	centralPub := writeCentralKey(t, filepath.Join(dir, centralconfig.DefaultCentralKey))
-	cfg, err := centralconfig.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := central.New(cfg, central.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("central: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("central did not stop")
-		}
-	}()
-	sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
-	addr, err := svc.Addrs(sctx)
-	scancel()
-	if err != nil {
-		t.Fatalf("central did not start: %v", err)
-	}
+	addr, centralPub := runCentral(t, dir, yaml)
 
 	// The gateway answers every command ok and sends snapshots.
 	gw := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(addr.Broker).SetClientID("gw-1").

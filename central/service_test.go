@@ -54,39 +54,7 @@ gateways:
     meters: [{device: meter-1, pubkey: %s}]
 http: {listen: "127.0.0.1:0"}
 `, filepath.Join(dir, "db", "central.db"), hex.EncodeToString(gwPub), hex.EncodeToString(der))
-	path := filepath.Join(dir, "central.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ackPub := writeCentralKey(t, filepath.Join(dir, centralconfig.DefaultCentralKey))
-	cfg, err := centralconfig.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := central.New(cfg, central.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("central: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("central did not stop")
-		}
-	}()
-	sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
-	defer scancel()
-	addr, err := svc.Addrs(sctx)
-	if err != nil {
-		t.Fatalf("central did not start: %v", err)
-	}
+	addr, ackPub := runCentral(t, dir, yaml)
 
 	// The embedded broker lets no anonymous client in, nor a gateway with
 	// another key's password; the gateway logs in with the password its key
@@ -186,4 +154,45 @@ func writeCentralKey(t *testing.T, path string) ed25519.PublicKey {
 		t.Fatal(err)
 	}
 	return pub
+}
+
+// runCentral writes yaml to dir/central.yaml beside a new central key, runs
+// central until the test ends and returns where it listens and central's
+// public key.
+func runCentral(t *testing.T, dir, yaml string) (central.Addrs, ed25519.PublicKey) {
+	t.Helper()
+	path := filepath.Join(dir, "central.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pub := writeCentralKey(t, filepath.Join(dir, centralconfig.DefaultCentralKey))
+	cfg, err := centralconfig.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := central.New(cfg, central.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("central: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("central did not stop")
+		}
+	})
+	sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+	defer scancel()
+	addr, err := svc.Addrs(sctx)
+	if err != nil {
+		t.Fatalf("central did not start: %v", err)
+	}
+	return addr, pub
 }
